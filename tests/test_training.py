@@ -1,0 +1,68 @@
+"""Text-only training on the shapes world with a random-init world CLIP: the loss falls, runs are exact."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from lincir.errors import LincirError
+from lincir.training import TrainConfig, train
+
+TINY = dict(backbone="shapes-clip", weights="random", world_captions=400, batch_size=16, log_every=2,
+            save_every=4, device="cpu")
+
+
+def _phi(out):
+    return load_file(str(out / "phi.safetensors"))
+
+
+def test_loss_falls(tmp_path):
+    res = train(TrainConfig(**{**TINY, "steps": 40, "lr": 1e-3, "log_every": 5}), tmp_path / "run", progress=False)
+    first, last = res.losses[0][1], res.losses[-1][1]
+    assert last < 0.8 * first, res.losses
+    meta = json.loads((tmp_path / "run" / "phi.json").read_text())
+    assert meta["backbone"] == "shapes-clip" and meta["step"] == 40
+
+
+def test_same_seed_same_bytes_and_other_seed_differs(tmp_path):
+    cfg = TrainConfig(**{**TINY, "steps": 6})
+    train(cfg, tmp_path / "a", progress=False)
+    train(cfg, tmp_path / "b", progress=False)
+    train(TrainConfig(**{**TINY, "steps": 6, "seed": 1}), tmp_path / "c", progress=False)
+    a, b, c = ((tmp_path / x / "phi.safetensors").read_bytes() for x in "abc")
+    assert a == b and a != c
+
+
+def test_interrupted_run_resumes_to_the_same_phi(tmp_path):
+    cfg = TrainConfig(**{**TINY, "steps": 10})
+    train(cfg, tmp_path / "whole", progress=False)
+
+    def interrupt_at_6(step, phi):
+        if step == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(**{**TINY, "steps": 10, "val_every": 3}), tmp_path / "cut", progress=False,
+              callbacks=[interrupt_at_6])
+    assert not (tmp_path / "cut" / "phi.safetensors").exists()
+    train(TrainConfig(**{**TINY, "steps": 10}), tmp_path / "cut", resume=True, progress=False)
+    whole, cut = _phi(tmp_path / "whole"), _phi(tmp_path / "cut")
+    assert all(torch.equal(whole[k], cut[k]) for k in whole)
+    steps = [json.loads(l)["step"] for l in (tmp_path / "cut" / "log.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps))  # the log holds each step once, in order
+
+
+def test_existing_run_is_refused(tmp_path):
+    cfg = TrainConfig(**{**TINY, "steps": 2})
+    train(cfg, tmp_path / "run", progress=False)
+    before = (tmp_path / "run" / "phi.safetensors").read_bytes()
+    with pytest.raises(LincirError, match="already holds a run"):
+        train(cfg, tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "phi.safetensors").read_bytes() == before
+
+
+def test_out_of_range_options_are_named():
+    with pytest.raises(LincirError, match="--batch-size"):
+        TrainConfig(batch_size=0).validate()
+    with pytest.raises(LincirError, match="--noise"):
+        TrainConfig(noise="loud").validate()
