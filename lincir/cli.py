@@ -14,6 +14,8 @@ COMMAND_MODULES = [
     "score",
     "submit",
     "check_submission",
+    "world",
+    "world_main",
 ]
 
 

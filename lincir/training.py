@@ -34,6 +34,7 @@ LOG = "log.jsonl"
 RUN_CONFIG = "config.json"
 RUN_FILES = (CHECKPOINT, LOG, RUN_CONFIG, PHI_FILE, PHI_META)
 OBJECTIVES = ("lincir", "pic2word")
+PRETOKENIZE_MAX_IDS = 32_000_000  # token ids held in memory (int64: 256 MB); larger corpora tokenise per batch
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -225,7 +226,13 @@ class _Data:
             self.masked = mask_captions(captions, cfg.masking, seed=cfg.seed, backbone=backbone)
             # (N, d), memory-mapped from the cache: only each batch's rows are read.
             self.targets = caption_targets(backbone, captions, key, use_cache=cfg.cache_targets, progress=progress)
-            lengths = token_lengths(backbone, self.masked) if cfg.bucket else None
+            # Token the masked texts once when they fit in memory (world corpora); else per batch.
+            self.tokens = None
+            if self.n * backbone.context_length <= PRETOKENIZE_MAX_IDS:
+                self.tokens = torch.cat([backbone.tokenizer(self.masked[i:i + 8192]) for i in range(0, self.n, 8192)])
+                lengths = self.tokens.argmax(dim=-1) + 1 if cfg.bucket else None
+            else:
+                lengths = token_lengths(backbone, self.masked) if cfg.bucket else None
         else:
             self.features, self.source = _load_image_features(cfg, backbone)
             self.n, lengths = len(self.features), None
@@ -239,7 +246,10 @@ class _Data:
         idx = self.sampler.indices(step)[slots.start:slots.stop]
         noise_g, drop_g = keyed_streams(cfg.seed, step, slots)
         if cfg.objective == "lincir":
-            tokens = trim_padding(backbone.tokenize([self.masked[i] for i in idx.tolist()]))
+            if self.tokens is not None:
+                tokens = trim_padding(self.tokens[idx].to(backbone.device))
+            else:
+                tokens = trim_padding(backbone.tokenize([self.masked[i] for i in idx.tolist()]))
             targets = torch.from_numpy(np.array(self.targets[idx.numpy()]))
             return smp_loss(backbone, phi, tokens, targets, cfg.noise, cfg.noise_scale, noise_g, drop_g)
         scale = float(backbone.model.logit_scale.exp())

@@ -1,0 +1,185 @@
+"""Self-Masking Projection: keyword spans (spaCy, cached), the masking strategies and their fallbacks."""
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import open_clip
+import pytest
+
+import lincir.masking as masking
+from lincir.errors import LincirError
+from lincir.files import cache_dir
+from lincir.masking import (
+    RANDOM_WORD_FALLBACK,
+    STRATEGIES,
+    TEMPLATE,
+    TEMPLATE_FALLBACK,
+    KeywordSpans,
+    extract_keyword_spans,
+    keyword_runs,
+    mask_captions,
+    mask_captions_with_info,
+    placeholder_survives,
+    replace_spans,
+)
+
+TOK = open_clip.get_tokenizer("ViT-B-32")
+DOLLAR = TOK.encoder["$</w>"]
+CHECK = dict(tokenize=TOK, placeholder_id=DOLLAR, context_length=77)
+
+# A dozen cleaned, real-looking captions (CC3M-like and Stable Diffusion prompt-like) and their SMP masks.
+EXPECTED = {
+    "a man riding a horse on the beach at sunset": "$ riding $ on $ at $",
+    "actor attends the premiere of the film in london": "$ attends $ of $ in $",
+    "young woman in a red dress holding an umbrella while walking down the street.":
+        "$ in $ holding $ while walking down $ .",
+    "close-up of a dog's nose": "close- $ of $ 's $",  # the placeholder never touches punctuation
+    "illustration of a cartoon cat (black and white)": "$ of $ ( $ and $ )",
+    "the view from the top of the eiffel tower, paris": "$ from $ of $ , $",
+    "a vintage car parked in front of an old house": "$ parked in $ of $",
+    "portrait of a beautiful girl with long hair, digital art, trending on artstation":
+        "$ of $ with $ , $ , trending on $",
+    "2 people sitting on a bench": "2 $ sitting on $",
+}
+NO_KEYWORD = ["running fast", "she is smiling happily", "we did it!"]  # fallback: one random word
+
+
+def test_placeholder_is_one_token():
+    assert DOLLAR == 259
+    assert TOK.encode("a photo of $")[-1] == DOLLAR
+
+
+def test_keyword_runs_are_maximal():
+    pos = ["DET", "ADJ", "NOUN", "VERB", "PROPN", "PUNCT", "DET", "NOUN"]
+    starts = [0, 2, 6, 10, 16, 22, 24, 28]
+    ends = [1, 5, 9, 15, 21, 23, 27, 33]
+    assert keyword_runs(pos, starts, ends) == [(0, 9), (16, 21), (24, 33)]
+    assert keyword_runs(pos, starts, ends, keep=["VERB"]) == [(10, 15)]
+    assert keyword_runs([], [], []) == []
+
+
+def test_replace_spans_keeps_placeholder_a_word():
+    assert replace_spans("a dog's nose.", [(0, 5), (8, 12)]) == "$ 's $ ."
+    assert replace_spans("red car", [(0, 7)]) == "$"
+    assert replace_spans("(cat)", [(1, 4)]) == "( $ )"
+    # Without the spaces CLIP's BPE merges "$" with punctuation and the placeholder is lost.
+    assert DOLLAR not in TOK.encode("$'s $.")
+    assert TOK.encode("$ 's $ .").count(DOLLAR) == 2
+
+
+def test_smp_on_real_captions_and_fallbacks():
+    caps = list(EXPECTED) + NO_KEYWORD
+    res = mask_captions_with_info(caps, seed=0, **CHECK)
+    assert res.texts[: len(EXPECTED)] == list(EXPECTED.values())
+    assert res.how.tolist() == [0] * len(EXPECTED) + [RANDOM_WORD_FALLBACK] * len(NO_KEYWORD)
+    for cap, text in zip(NO_KEYWORD, res.texts[len(EXPECTED):]):
+        words, masked = cap.split(), text.split()
+        assert len(words) == len(masked) and masked.count("$") == 1
+        assert [w for w, m in zip(words, masked) if m != "$"] == [m for m in masked if m != "$"]
+    # Deterministic for a seed; the random word varies with the seed.
+    assert mask_captions(caps, seed=0, **CHECK) == res.texts
+    picks = {mask_captions(["she is smiling happily"], seed=s, **CHECK)[0] for s in range(20)}
+    assert len(picks) > 1
+    assert mask_captions(caps, seed=np.random.default_rng(3), **CHECK) == mask_captions(caps, seed=3, **CHECK)
+
+
+def test_spans_match_a_direct_spacy_reference():
+    caps = list(EXPECTED) + NO_KEYWORD
+    spans = extract_keyword_spans(caps, use_cache=False)
+    nlp = masking.load_spacy()
+    for i, doc in enumerate(nlp.pipe(caps)):
+        ref, run = [], ""
+        for tok in doc:  # reference: the authors' loop, joining with the caption's own whitespace
+            if tok.pos_ in ("NOUN", "PROPN", "ADJ", "DET"):
+                run += tok.text_with_ws
+            elif run:
+                ref.append(run.strip())
+                run = ""
+        if run:
+            ref.append(run.strip())
+        assert [caps[i][s:e] for s, e in spans[i]] == ref
+
+
+def test_placeholder_lost_to_truncation_gives_template():
+    caps = ["one two three four five", "we were running and jumping over the fence", "one two three big"]
+    spans = KeywordSpans.from_lists([[(19, 23)], [(33, 42)], [(14, 17)]])
+    short = dict(tokenize=lambda t: TOK(t, context_length=6), placeholder_id=DOLLAR, context_length=6)
+    res = mask_captions_with_info(caps, spans=spans, **short)
+    # [SOT one two three four $ EOT] is 7 tokens: cut to 6, "$" is overwritten by EOT.
+    assert res.texts == [TEMPLATE, TEMPLATE, "one two three $"]
+    assert res.how.tolist() == [TEMPLATE_FALLBACK, TEMPLATE_FALLBACK, 0]
+    # The same check through a backbone-like object, with the context length cut outside the tokenizer.
+    bb = SimpleNamespace(tokenize=TOK, placeholder_id=DOLLAR, context_length=4)
+    assert mask_captions(caps, spans=spans, backbone=bb) == [TEMPLATE, TEMPLATE, TEMPLATE]
+
+
+def test_survival_shortcut_matches_tokenizing_everything():
+    texts = list(EXPECTED.values()) + [TEMPLATE, "$", "no placeholder here", "$5 off", "caf\u00e9 $", "a " * 40 + "$"]
+    for ctx in (77, 8):
+        tokenize = lambda t, ctx=ctx: TOK(t, context_length=ctx)  # noqa: E731
+        ref = (tokenize(texts) == DOLLAR).any(1).numpy()
+        assert placeholder_survives(texts, tokenize, DOLLAR, ctx, batch_size=3).tolist() == ref.tolist()
+    assert not ref.all() and ref.any()
+
+
+def test_ablation_strategies():
+    caps = ["a red car on a road", "running fast"]
+    assert set(STRATEGIES) == {"keywords", "template", "random_word", "whole_caption"}
+    assert mask_captions(caps, "template", **CHECK) == [TEMPLATE, TEMPLATE]
+    assert mask_captions(caps, "whole_caption", **CHECK) == ["$", "$"]
+    rw = mask_captions(caps, "random_word", seed=1, **CHECK)
+    assert [t.split().count("$") for t in rw] == [1, 1]
+    assert rw == mask_captions(caps, "random_word", seed=1, **CHECK)
+
+
+def test_bad_inputs():
+    with pytest.raises(LincirError, match="strategy"):
+        mask_captions(["a cat"], "nouns_only", **CHECK)
+    with pytest.raises(LincirError, match="caption 1"):
+        mask_captions(["a cat", "a $ sign"], "template", **CHECK)
+    with pytest.raises(LincirError, match="spans"):
+        mask_captions(["a cat", "a dog"], spans=KeywordSpans.from_lists([[(0, 5)]]), **CHECK)
+    with pytest.raises(TypeError):
+        mask_captions(["a cat"], "template")
+
+
+def test_cache_roundtrip_chunks_and_key(monkeypatch):
+    caps = list(EXPECTED) + NO_KEYWORD  # 12 captions
+    monkeypatch.setattr(masking, "CHUNK", 5)  # 3 chunk files: 5 + 5 + 2
+    tagged = []
+    real_tag = masking._tag_spans
+    monkeypatch.setattr(masking, "_tag_spans", lambda c, *a: tagged.append(len(c)) or real_tag(c, *a))
+
+    first = extract_keyword_spans(caps)
+    files = sorted(cache_dir("keywords").glob("*.npz"))
+    assert tagged == [5, 5, 2] and len(files) == 3
+    ref = extract_keyword_spans(caps, use_cache=False)
+    assert np.array_equal(first.indptr, ref.indptr) and np.array_equal(first.offsets, ref.offsets)
+
+    tagged.clear()
+    again = extract_keyword_spans(caps)
+    assert tagged == []  # all from the cache
+    assert np.array_equal(again.indptr, ref.indptr) and np.array_equal(again.offsets, ref.offsets)
+
+    files[0].write_bytes(b"garbage")  # a broken chunk is recomputed, the others are reused
+    extract_keyword_spans(caps)
+    assert len(tagged) == 1
+
+    tagged.clear()
+    extract_keyword_spans(caps, keyword_pos=("NOUN",))  # other settings, other keys
+    assert tagged == [5, 5, 2]
+    tagged.clear()
+    extract_keyword_spans(caps[:-1] + ["a changed caption"])  # only the changed chunk is recomputed
+    assert tagged == [2]
+
+
+def test_cache_read_is_much_faster_than_spacy():
+    base = list(EXPECTED) + NO_KEYWORD
+    caps = [f"{c} number {i}" for i in range(25) for c in base]  # 300 distinct captions
+    t0 = time.perf_counter()
+    extract_keyword_spans(caps)
+    t_spacy = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    extract_keyword_spans(caps)
+    t_cache = time.perf_counter() - t0
+    assert t_cache * 5 < t_spacy, (t_spacy, t_cache)
