@@ -318,7 +318,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, overwrite
     from tqdm.auto import tqdm
 
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {cfg.objective}", disable=not (progress and is_main))
-    t0, seen, t_window = time.perf_counter(), 0, time.perf_counter()
+    t0, seen, busy, window = time.perf_counter(), 0, 0.0, 0
     phi.train()
     stop = _StopFlag()
     try:
@@ -327,6 +327,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, overwrite
                 raise KeyboardInterrupt
             for group in opt.param_groups:
                 group["lr"] = learning_rate(cfg, step)
+            t_step = time.perf_counter()
             with _autocast(device, cfg.precision):
                 loss = data.loss(backbone, phi, step)
             if not torch.isfinite(loss):
@@ -339,16 +340,16 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, overwrite
             opt.step()
             result.steps_done = done = step + 1  # phi now holds `done` steps: what an interrupt saves
             loss_value = dist.mean_scalar(loss.detach())
-            seen += cfg.batch_size * dist.world_size()
+            seen, busy, window = seen + cfg.batch_size * dist.world_size(), busy + time.perf_counter() - t_step, window + 1
             bar.update(1)
             if done % cfg.log_every == 0 or done == cfg.steps:
-                now = time.perf_counter()
-                rate = seen / max(now - t_window, 1e-9)
-                t_window, seen = now, 0
+                rate, per_step = seen / max(busy, 1e-9), busy / window  # step time only: no saving, no validation
+                seen, busy, window = 0, 0.0, 0
                 bar.set_postfix(loss=f"{loss_value:.4f}", **{f"{'caps' if cfg.objective == 'lincir' else 'imgs'}/s": f"{rate:.0f}"})
                 result.losses.append((done, loss_value))
                 if is_main:
-                    _append_log(out, {"step": done, "loss": loss_value, "lr": learning_rate(cfg, step)})
+                    _append_log(out, {"step": done, "loss": loss_value, "lr": learning_rate(cfg, step),
+                                      "seconds_per_step": per_step})
             if callbacks and ((cfg.val_every and done % cfg.val_every == 0) or done == cfg.steps):
                 best = _validate(out, phi, done, callbacks, cfg, result, best, is_main)
             if is_main and (done % cfg.save_every == 0 or done == cfg.steps):

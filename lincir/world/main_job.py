@@ -4,6 +4,7 @@ results.json (deterministic for a config) and timings.json (wall-clock, which is
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 import time
 from dataclasses import dataclass
@@ -11,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import load_phi
 from ..errors import LincirError
 from ..files import atomic_write_json
 from ..noise import DEFAULT_SCALES
-from ..training import TrainConfig, train
+from ..experiments import trained_phi
+from ..training import TrainConfig
 from . import benchmark as W
 
 
@@ -88,11 +89,13 @@ def run_main_job(cfg: MainJobConfig, out_dir: str | Path, overwrite: bool = Fals
 
     phis, step_seconds = {}, {}
     for name, tc in cfg.runs():
-        run_dir = out / "runs" / name
-        res = train(tc, run_dir, overwrite=overwrite, progress=progress)
-        phis[name] = load_phi(run_dir)[0]
-        step_seconds.setdefault(tc.objective, []).append(res.seconds / max(res.steps_done, 1))
-        log(f"  trained {name}: {res.steps_done} steps, {res.seconds:.1f}s, last loss {res.losses[-1][1]:.4f}")
+        phis[name], run, fresh = trained_phi(tc, out / "runs", progress=progress)
+        log_rows = [json.loads(l) for l in (run / "log.jsonl").read_text(encoding="utf-8").splitlines()]
+        speed = [r["seconds_per_step"] for r in log_rows if "seconds_per_step" in r]
+        if speed:
+            step_seconds.setdefault(tc.objective, []).append(statistics.fmean(speed))
+        log(f"  {'trained' if fresh else 'reused'} {name}: {run.name}, last loss "
+            f"{[r['loss'] for r in log_rows if 'loss' in r][-1]:.4f}")
 
     def ev(method: str, phi=None, shift: float = 0.0) -> dict:
         return W.evaluate(backbone, bench, wf, method, phi, shift=shift)

@@ -1,0 +1,40 @@
+"""Trained phis shared between the main job and the notebooks: one run folder per training config.
+
+A run folder is named by a hash of its config, so any notebook asking for the same training reuses it, an
+interrupted one resumes from its checkpoint, and a changed config never reuses a stale phi.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from .checkpoints import PHI_FILE, PHI_META, load_phi
+from .files import sha256_text
+from .phi import Phi
+from .training import CHECKPOINT, TrainConfig, train
+
+# Options that do not change the trained phi (where it is logged, how often it is saved).
+_NOT_IN_KEY = {"log_every", "save_every", "val_every", "best_metric", "device"}
+
+
+def config_key(cfg: TrainConfig) -> str:
+    """A short hash of the settings that determine the trained phi."""
+    items = {k: v for k, v in sorted(dataclasses.asdict(cfg).items()) if k not in _NOT_IN_KEY}
+    return sha256_text(json.dumps(items, sort_keys=True))[:16]
+
+
+def run_dir(cfg: TrainConfig, root: str | Path) -> Path:
+    return Path(root) / f"{cfg.objective}-{cfg.backbone}-{config_key(cfg)}"
+
+
+def trained_phi(cfg: TrainConfig, root: str | Path = "runs/cache", progress: bool = False) -> tuple[Phi, Path, bool]:
+    """(phi in eval mode, its run folder, whether it was trained now) for a config: trained once, then reused."""
+    out = run_dir(cfg, root)
+    if (out / PHI_FILE).exists() and (out / PHI_META).exists():
+        meta = json.loads((out / PHI_META).read_text(encoding="utf-8"))
+        if config_key(TrainConfig(**meta["config"])) == config_key(cfg):
+            return load_phi(out)[0], out, False
+    resume = (out / CHECKPOINT).exists()
+    train(cfg, out, resume=resume, overwrite=not resume, progress=progress)
+    return load_phi(out)[0], out, True
