@@ -24,6 +24,9 @@ def save_phi(directory: str | Path, phi: Phi, meta: dict) -> Path:
 
 
 def _phi_from_state(state: dict, source: str, meta: dict) -> Phi:
+    bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise LincirError(f"{source}: not a phi checkpoint ({bad[0]!r} does not hold a tensor)")
     try:
         w0, w6 = state["layers.0.weight"], state["layers.6.weight"]
     except KeyError as e:

@@ -1,0 +1,223 @@
+"""The retrieval engine: gallery features encoded once and cached on disk, and chunked top-k ranking.
+
+Cache layout: `cache_dir("features")/<backbone>/<weights fingerprint>/<shard hash>.safetensors`. A gallery is
+encoded in shards of `shard_size` images; a shard's hash covers its images (key, file name, file size, crop)
+and the image transform, so a shard is reused exactly when the backbone, its weights and its images are the
+same, an interrupted run resumes where it stopped, and nothing is ever written beside the images.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .benchmarks.base import ImageRef
+from .errors import LincirError
+from .files import atomic_write, cache_dir, sha256_text
+
+SHARD_SIZE = 4096
+_FINGERPRINTS: dict[int, tuple[object, str]] = {}
+
+
+# -- images ----------------------------------------------------------------------------------------------
+
+def open_image(ref: ImageRef) -> Image.Image:
+    """The RGB image of `ref`, cropped GeneCIS-style when it names a box."""
+    try:
+        with Image.open(ref.path) as im:
+            im = im.convert("RGB")
+    except FileNotFoundError:
+        raise LincirError(f"{ref.path}: image not found") from None
+    except OSError as e:
+        raise LincirError(f"{ref.path}: cannot read image ({e})") from None
+    if ref.crop is None:
+        return im
+    return crop_image(im, ref.crop.box, ref.crop.dilate, ref.crop.pad_square)
+
+
+def crop_image(im: Image.Image, box: Sequence[float], dilate: float, pad_square: bool) -> Image.Image:
+    """Crop [x, y, w, h] grown by `dilate` of its size (left = max(0, x - dilate*w), right = min(W, left +
+    (1 + dilate)*w), same for y/h), then pad to a square with black, the crop centred as in GeneCIS."""
+    x, y, w, h = box
+    W, H = im.size
+    if dilate:
+        left, top = max(0.0, x - dilate * w), max(0.0, y - dilate * h)
+        right, bottom = min(W, left + (1 + dilate) * w), min(H, top + (1 + dilate) * h)
+    else:
+        left, top, right, bottom = x, y, x + w, y + h
+    im = im.crop((left, top, right, bottom))  # PIL rounds float box coordinates
+    if not pad_square or im.width == im.height:
+        return im
+    side = max(im.width, im.height)
+    square = Image.new(im.mode, (side, side), (0, 0, 0))
+    square.paste(im, ((side - im.width) // 2, (side - im.height) // 2))
+    return square
+
+
+class _Images(torch.utils.data.Dataset):
+    def __init__(self, refs: Sequence[ImageRef], transform):
+        self.refs, self.transform = refs, transform
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.transform(open_image(self.refs[i]))
+
+
+# -- cache keys ------------------------------------------------------------------------------------------
+
+def weights_fingerprint(backbone) -> str:
+    """Backbone name + weights tag + a hash sampled from every parameter (random inits differ) + transform."""
+    model = backbone.model
+    cached = _FINGERPRINTS.get(id(model))
+    if cached is not None and cached[0] is model:
+        return cached[1]
+    h = hashlib.sha256()
+    tag = backbone.fingerprint() if hasattr(backbone, "fingerprint") else backbone.name
+    h.update(f"{tag}\x00{backbone.preprocess}\x00".encode())
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            flat = t.detach().reshape(-1)
+            step = max(1, flat.numel() // 4096)  # about 4k values a tensor: cheap even for ViT-bigG
+            sample = flat[::step].to("cpu", torch.float32 if t.is_floating_point() else torch.int64).contiguous()
+            h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
+            h.update(sample.numpy().tobytes())
+    digest = h.hexdigest()
+    _FINGERPRINTS[id(model)] = (model, digest)
+    return digest
+
+
+def images_hash(refs: Sequence[ImageRef]) -> str:
+    """Hash of an image list: each image's key, file name, file size and crop (order matters)."""
+    parts = []
+    for r in refs:
+        try:
+            size = os.stat(r.path).st_size
+        except FileNotFoundError:
+            raise LincirError(f"{r.path}: image not found") from None
+        parts.append(f"{r.key}\t{r.path.name}\t{size}\t{r.crop}")
+    return sha256_text(*parts)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+# -- encoding --------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def encode_images(backbone, refs: Sequence[ImageRef], batch_size: int = 64, workers: int = 0,
+                  progress=None) -> torch.Tensor:
+    """(N, d) unnormalised image features, float32 on the CPU, no cache."""
+    if not refs:
+        return torch.zeros(0, backbone.embed_dim)
+    loader = torch.utils.data.DataLoader(_Images(refs, backbone.preprocess), batch_size=batch_size,
+                                         num_workers=workers, shuffle=False)
+    out = []
+    for pixels in loader:
+        out.append(backbone.encode_images(pixels).float().cpu())
+        if progress is not None:
+            progress.update(len(pixels))
+    return torch.cat(out)
+
+
+def image_features(backbone, refs: Sequence[ImageRef], batch_size: int = 64, workers: int = 0,
+                   progress: bool = True, cache: bool = True, shard_size: int = SHARD_SIZE,
+                   desc: str = "encoding images") -> torch.Tensor:
+    """(N, d) unnormalised features of `refs`, float32 on the CPU, read from / written to the feature cache."""
+    from safetensors.torch import load_file, save_file
+    from tqdm.auto import tqdm
+
+    refs = list(refs)
+    folder = cache_dir("features", _safe(backbone.name), weights_fingerprint(backbone)[:20]) if cache else None
+    bar = tqdm(total=len(refs), desc=desc, unit="img", disable=not progress, leave=False)
+    chunks = []
+    try:
+        for s in range(0, len(refs), shard_size):
+            shard = refs[s:s + shard_size]
+            path = folder / f"{images_hash(shard)[:32]}.safetensors" if cache else None
+            feats = None
+            if path is not None and path.is_file():
+                try:
+                    feats = load_file(str(path))["features"]
+                except Exception:  # a damaged cache file is simply recomputed
+                    feats = None
+                if feats is not None and feats.shape != (len(shard), backbone.embed_dim):
+                    feats = None
+                if feats is not None:
+                    bar.update(len(shard))
+            if feats is None:
+                feats = encode_images(backbone, shard, batch_size, workers, bar)
+                if path is not None:
+                    atomic_write(path, lambda tmp, f=feats: save_file({"features": f.contiguous()}, tmp,
+                                                                      metadata={"backbone": backbone.name,
+                                                                                "images": str(len(shard))}))
+            chunks.append(feats)
+    finally:
+        bar.close()
+    return torch.cat(chunks) if chunks else torch.zeros(0, backbone.embed_dim)
+
+
+# -- ranking ---------------------------------------------------------------------------------------------
+
+def _merge(vals: torch.Tensor, idx: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep the k best columns per row: highest score first, ties to the lower gallery index."""
+    order = idx.argsort(dim=1, stable=True)
+    vals, idx = vals.gather(1, order), idx.gather(1, order)
+    order = vals.argsort(dim=1, descending=True, stable=True)[:, :k]
+    return vals.gather(1, order), idx.gather(1, order)
+
+
+@torch.no_grad()
+def topk_chunked(queries: torch.Tensor, gallery: torch.Tensor, k: int,
+                 exclude: Sequence[Sequence[int]] | None = None, chunk: int = 16384,
+                 query_chunk: int = 1024) -> list[list[int]]:
+    """Per query, the indices of its k most similar gallery rows (dot product), best first.
+
+    queries (Q, d) and gallery (N, d) should be L2-normalised. Similarities are computed `chunk` gallery rows
+    and `query_chunk` queries at a time, so memory stays at about query_chunk x chunk floats (CIRCO: 120k
+    images). `exclude[q]` lists gallery indices never returned for query q.
+    """
+    Q, N = queries.shape[0], gallery.shape[0]
+    k = min(k, N)
+    out: list[list[int]] = []
+    for qs in range(0, Q, query_chunk):
+        qf = queries[qs:qs + query_chunk]
+        rows = qf.shape[0]
+        best_v = torch.empty(rows, 0, dtype=qf.dtype, device=qf.device)
+        best_i = torch.empty(rows, 0, dtype=torch.long, device=qf.device)
+        for gs in range(0, N, chunk):
+            g = gallery[gs:gs + chunk].to(qf.device)
+            sims = qf @ g.T  # (rows, c)
+            if exclude is not None:
+                for r in range(rows):
+                    for j in exclude[qs + r]:
+                        if gs <= j < gs + g.shape[0]:
+                            sims[r, j - gs] = float("-inf")
+            v, i = sims.topk(min(k, sims.shape[1]), dim=1)
+            best_v, best_i = _merge(torch.cat([best_v, v], 1), torch.cat([best_i, i + gs], 1), k)
+        for r in range(rows):
+            keep = torch.isfinite(best_v[r])
+            out.append(best_i[r][keep].tolist())
+    return out
+
+
+@torch.no_grad()
+def rank_among(query: torch.Tensor, gallery: torch.Tensor, indices: Sequence[int]) -> list[int]:
+    """Order the list `indices` (gallery rows) by similarity to one query (d,): positions into `indices`,
+    best first, ties to list order."""
+    if len(indices) == 0:
+        return []
+    sims = gallery[list(indices)].to(query.device) @ query  # (n,)
+    return sims.argsort(descending=True, stable=True).tolist()
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    """L2-normalise rows (float32)."""
+    return F.normalize(x.float(), dim=-1)
