@@ -2,6 +2,7 @@
 embedded world's own small CLIPs (shipped in lincir/assets)."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from contextlib import contextmanager
@@ -74,6 +75,7 @@ class Backbone:
         self.name, self.model, self.preprocess, self.tokenizer = name, model, preprocess, tokenizer
         self.weights = weights  # "random", a pretrained tag, or a file path: part of every cache key
         self.device = device
+        self._fingerprint: str | None = None
         model.eval().requires_grad_(False)
         self.tower = TextTower.of(model)
         self.embed_dim = int(model.visual.output_dim if hasattr(model.visual, "output_dim") else model.embed_dim)
@@ -100,8 +102,18 @@ class Backbone:
         )
 
     def fingerprint(self) -> str:
-        """Names the backbone and its weights, for cache keys."""
-        return f"{self.name}|{self.weights}"
+        """Names the backbone and hashes its weights (a sample of every tensor), for cache keys."""
+        if self._fingerprint is None:
+            h = hashlib.sha256(f"{self.name}\x00{self.weights}\x00".encode())
+            with torch.no_grad():
+                for key, t in self.model.state_dict().items():
+                    flat = t.detach().reshape(-1)
+                    sample = flat[:: max(1, flat.numel() // 4096)]  # ~4k values a tensor: cheap even for bigG
+                    sample = sample.to("cpu", torch.float32 if t.is_floating_point() else torch.int64)
+                    h.update(f"{key}{tuple(t.shape)}{t.dtype}".encode())
+                    h.update(sample.contiguous().numpy().tobytes())
+            self._fingerprint = f"{self.name}|{h.hexdigest()[:32]}"
+        return self._fingerprint
 
     def __repr__(self) -> str:
         return f"Backbone({self.name!r}, weights={self.weights!r}, d={self.embed_dim}, w={self.token_width})"

@@ -2,7 +2,6 @@
 text-only training and image features for the image-based baseline."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 import numpy as np

@@ -1,5 +1,4 @@
 """Noise statistics: each distribution does what its docstring says, and is a pure function of its generator."""
-import math
 
 import pytest
 import torch

@@ -68,7 +68,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def config_from_args(args) -> "TrainConfig":
+def config_from_args(args):
     from ..training import RUNS
 
     base = dataclasses.asdict(RUNS[args.preset])
