@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 
 from .checkpoints import PHI_FILE, PHI_META, load_phi
-from .files import sha256_text
+from .backbones import BACKBONES, asset_paths
+from .files import sha256_file, sha256_text
 from .phi import Phi
 from .training import CHECKPOINT, TrainConfig, train
 
@@ -18,9 +19,21 @@ from .training import CHECKPOINT, TrainConfig, train
 _NOT_IN_KEY = {"log_every", "save_every", "val_every", "best_metric", "device"}
 
 
+def weights_id(cfg: TrainConfig) -> str:
+    """The CLIP weights a run trains against: the file's hash for shipped or local weights, else the tag."""
+    spec = BACKBONES.get(cfg.backbone)
+    path = None
+    if cfg.weights == "pretrained" and spec is not None and spec.asset:
+        path = asset_paths(spec.asset)[0]
+    elif cfg.weights not in ("pretrained", "random"):
+        path = Path(cfg.weights)
+    return sha256_file(path)[:16] if path is not None and path.is_file() else cfg.weights
+
+
 def config_key(cfg: TrainConfig) -> str:
-    """A short hash of the settings that determine the trained phi."""
+    """A short hash of the settings that determine the trained phi, the CLIP weights' content included."""
     items = {k: v for k, v in sorted(dataclasses.asdict(cfg).items()) if k not in _NOT_IN_KEY}
+    items["weights_id"] = weights_id(cfg)
     return sha256_text(json.dumps(items, sort_keys=True))[:16]
 
 
