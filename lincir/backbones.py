@@ -136,14 +136,17 @@ def _load_state_dict(path: Path) -> dict:
     """Weights from safetensors, or from a torch file read with weights_only=True (never arbitrary pickles)."""
     if not path.is_file():
         raise LincirError(f"{path}: weights file not found")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
+        try:
             return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupted, truncated, or a pickle with objects we refuse to build
-        raise LincirError(f"{path}: cannot read weights ({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+        except Exception as e:  # corrupted or truncated
+            raise LincirError(f"{path}: cannot read weights, corrupted or truncated safetensors file "
+                              f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})") from None
+    from .checkpoints import torch_load_weights_only
+
+    state = torch_load_weights_only(path, "weights file")  # a pickle with objects we refuse to build fails here
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):

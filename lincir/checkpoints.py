@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from .errors import LincirError
 from .files import atomic_write, atomic_write_json
@@ -14,13 +14,57 @@ from .phi import Phi
 PHI_FILE, PHI_META = "phi.safetensors", "phi.json"
 
 
+def save_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
+    """Write a safetensors file atomically and byte-reproducibly.
+
+    The safetensors writer orders the metadata by a per-process random hash, so equal content could give
+    different bytes; the header is rewritten here with sorted keys (tensor offsets are relative to the data
+    block, so the header may change length)."""
+    from safetensors.torch import save
+
+    def _write(tmp: str) -> None:
+        blob = save(tensors, metadata=metadata)
+        n = int.from_bytes(blob[:8], "little")
+        header = json.loads(blob[8:8 + n])
+        meta = header.pop("__metadata__", None)
+        ordered = {"__metadata__": dict(sorted(meta.items()))} if meta else {}
+        ordered.update(sorted(header.items(), key=lambda kv: (kv[1]["data_offsets"][0], kv[0])))
+        text = json.dumps(ordered, separators=(",", ":")).encode("utf-8")
+        text += b" " * (-len(text) % 8)  # keep the data block 8-byte aligned, as the writer does
+        with open(tmp, "wb") as fh:
+            fh.write(len(text).to_bytes(8, "little"))
+            fh.write(text)
+            fh.write(memoryview(blob)[8 + n:])
+
+    return atomic_write(path, _write)
+
+
 def save_phi(directory: str | Path, phi: Phi, meta: dict) -> Path:
     """Write <directory>/phi.safetensors and phi.json atomically (weights first, so the JSON never lies)."""
     directory = Path(directory)
     state = {k: v.detach().cpu().contiguous() for k, v in phi.state_dict().items()}
-    atomic_write(directory / PHI_FILE, lambda tmp: save_file(state, tmp))
+    save_safetensors(directory / PHI_FILE, state)
     atomic_write_json(directory / PHI_META, {**meta, **phi.config()})
     return directory / PHI_FILE
+
+
+def torch_load_weights_only(path: str | Path, what: str = "torch file") -> object:
+    """torch.load with weights_only=True; a file holding other pickled objects is refused, never unpickled.
+
+    Every failure is a one-line LincirError naming the file: refused (and which global it wanted), or unreadable."""
+    import re
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # torch colours part of its message
+        wanted = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if wanted:
+            raise LincirError(f"{path}: refused: the {what} holds a pickled {wanted.group(1)}, not only tensors "
+                              f"(read with weights_only=True; arbitrary objects are never unpickled)") from None
+        detail = re.sub(r"\s+", " ", text.split("WeightsUnpickler error:")[-1]).strip()
+        raise LincirError(f"{path}: not a readable {what}, corrupted or truncated (read with weights_only=True; "
+                          f"{type(e).__name__}: {detail[:100]})") from None
 
 
 def _phi_from_state(state: dict, source: str, meta: dict) -> Phi:
@@ -63,11 +107,7 @@ def load_phi(path: str | Path) -> tuple[Phi, dict]:
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise LincirError(f"{meta_path}: malformed JSON") from None
     else:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise LincirError(f"{path}: refused or unreadable torch file, loaded with weights_only=True "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+        obj = torch_load_weights_only(path, "phi checkpoint")
         if not isinstance(obj, dict):
             raise LincirError(f"{path}: expected a dict with key 'Phi', found {type(obj).__name__}")
         state = obj.get("Phi", obj)

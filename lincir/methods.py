@@ -103,9 +103,20 @@ class QueryEncoder:
             if pseudo is None:
                 f = self.backbone.encode_text(tokens)
             else:
+                self._check_placeholder(tokens, texts[s:s + self.batch_size])
                 f = self.backbone.encode_with_pseudo(tokens, pseudo[s:s + self.batch_size].to(self.backbone.device))
             out.append(f.float().cpu())
         return torch.cat(out) if out else torch.zeros(0, self.backbone.embed_dim)
+
+    def _check_placeholder(self, tokens: torch.Tensor, texts: list[str]) -> None:
+        """A prompt whose $ was cut off by the context would silently ignore phi: refuse it instead."""
+        kept = (tokens == self.backbone.placeholder_id).any(dim=1)  # (B,)
+        if not bool(kept.all()):
+            text = texts[int((~kept).nonzero()[0])]
+            shown = text if len(text) <= 50 else text[:47] + "..."
+            raise LincirError(f"--template: in the query {shown!r} ({len(text.split())} words) the placeholder $ "
+                              f"falls beyond the {self.backbone.context_length}-token context; put $ before "
+                              f"{{text}} in the template")
 
 
 def rank_benchmark(bench: Benchmark, backbone, encoder: QueryEncoder, batch_size: int = 64, workers: int = 0,

@@ -1,8 +1,8 @@
 """The retrieval engine: gallery features encoded once and cached on disk, and chunked top-k ranking.
 
 Cache layout: `cache_dir("features")/<backbone>/<weights fingerprint>/<shard hash>.safetensors`. A gallery is
-encoded in shards of `shard_size` images; a shard's hash covers its images (key, file name, file size, crop)
-and the image transform, so a shard is reused exactly when the backbone, its weights and its images are the
+encoded in shards of `shard_size` images; a shard's hash covers its images (key, file name, file size,
+modification time, crop) and the image transform, so a shard is reused exactly when the backbone, its weights and its images are the
 same, an interrupted run resumes where it stopped, and nothing is ever written beside the images.
 """
 from __future__ import annotations
@@ -77,14 +77,15 @@ def weights_fingerprint(backbone) -> str:
 
 
 def images_hash(refs: Sequence[ImageRef]) -> str:
-    """Hash of an image list: each image's key, file name, file size and crop (order matters)."""
+    """Hash of an image list: each image's key, file name, file size, modification time and crop (order
+    matters), so that an image replaced in place (same name, even same size) is encoded again."""
     parts = []
     for r in refs:
         try:
-            size = os.stat(r.path).st_size
+            st = os.stat(r.path)
         except FileNotFoundError:
             raise LincirError(f"{r.path}: image not found") from None
-        parts.append(f"{r.key}\t{r.path.name}\t{size}\t{r.crop}")
+        parts.append(f"{r.key}\t{r.path.name}\t{st.st_size}\t{st.st_mtime_ns}\t{r.crop}")
     return sha256_text(*parts)
 
 
@@ -103,10 +104,15 @@ def encode_images(backbone, refs: Sequence[ImageRef], batch_size: int = 64, work
     loader = torch.utils.data.DataLoader(_Images(refs, backbone.preprocess), batch_size=batch_size,
                                          num_workers=workers, shuffle=False)
     out = []
-    for pixels in loader:
-        out.append(backbone.encode_images(pixels).float().cpu())
-        if progress is not None:
-            progress.update(len(pixels))
+    try:
+        for pixels in loader:
+            out.append(backbone.encode_images(pixels).float().cpu())
+            if progress is not None:
+                progress.update(len(pixels))
+    except LincirError as e:
+        # From a worker process the error arrives wrapped in its traceback: keep the one line it was raised with.
+        lines = str(e).strip().splitlines()
+        raise LincirError(lines[-1].removeprefix("lincir.errors.LincirError: ") if lines else str(e)) from None
     return torch.cat(out)
 
 

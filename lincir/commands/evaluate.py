@@ -50,13 +50,22 @@ def load_bench(args, split: str | None = None):
     return load_benchmark(args.benchmark, args.data_root, split or args.split, **options)
 
 
-def check_out_dir(out: Path, bench) -> Path:
-    """Refuse an output path inside any of the benchmark's data folders."""
+def check_out_dir(out: Path, bench, folder: bool = True) -> Path:
+    """Refuse an output path inside any of the benchmark's data folders, then prove it writable (before any
+    work is done). folder=False: `out` is a file, so its parent folder is checked."""
+    from ..files import ensure_writable_dir
+
     out_r = out.expanduser().resolve()
-    for folder in bench.data_folders():
-        root = folder.resolve()
+    for data in bench.data_folders():
+        root = data.resolve()
         if out_r == root or root in out_r.parents:
             raise LincirError(f"--out {out}: inside the dataset folder {root}; results are never written there")
+    if folder:
+        ensure_writable_dir(out, f"--out {out}", create=False)
+    else:
+        if out.is_dir():
+            raise LincirError(f"--out {out}: is a folder; give a file name")
+        ensure_writable_dir(out.parent, f"--out {out}", create=False)
     return out
 
 
@@ -72,6 +81,8 @@ def rank_with_model(args, bench):
         raise LincirError(f"--phi: method {args.method} needs a phi checkpoint")
     if args.batch_size < 1:
         raise LincirError("--batch-size: must be at least 1")
+    if args.workers < 0:
+        raise LincirError(f"--workers: {args.workers} is out of range (must be 0 or more)")
     bench.check_images()
     backbone = load_backbone(args.backbone, weights=args.weights, device=args.device)
     phi = load_phi_checkpoint(args.phi, backbone) if METHODS[args.method].needs_phi else None

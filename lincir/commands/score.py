@@ -33,7 +33,7 @@ def run(args) -> int:
         raise LincirError(f"--split: {bench.name} {bench.split} has no public ground truth; "
                           f"use `lincir check-submission` and the test server")
     if args.out:
-        check_out_dir(args.out, bench)
+        check_out_dir(args.out, bench, folder=False)
     rankings = bench.read_ranking_file(read_json(args.file), str(args.file))
     for note in coverage_notes(bench, rankings):
         print(f"note: {note}", file=sys.stderr)

@@ -87,7 +87,8 @@ def run(args) -> int:
         from ..world.validation import world_validation_callback
 
         callbacks.append(world_validation_callback(cfg))
-    command = "lincir " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    argv = getattr(args, "argv", None)  # set by cli.main: the command as given, also when called in-process
+    command = "lincir " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     rank = distributed.rank()
     try:
         result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, callbacks=callbacks,

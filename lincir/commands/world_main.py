@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -23,6 +24,7 @@ def run(args) -> int:
     import torch
 
     from ..errors import LincirError
+    from ..files import ensure_writable_dir
     from ..world.main_job import PRESETS, run_main_job, table
 
     cfg = PRESETS[args.preset]
@@ -34,6 +36,9 @@ def run(args) -> int:
             raise LincirError(f"--steps: {args.steps} is out of range (must be at least 1)")
         changes["steps"] = args.steps
     cfg = dataclasses.replace(cfg, **changes)
+    if (Path(args.out) / "results.json").exists() and not args.overwrite:
+        raise LincirError(f"--out {args.out}: already holds results.json; pass --overwrite to run the job again")
+    ensure_writable_dir(args.out, f"--out {args.out}", create=False)  # before an hour of training, not after
     torch.set_num_threads(min(2, torch.get_num_threads()))
     results = run_main_job(cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress)
     print(table(results))
