@@ -1,14 +1,34 @@
 """lincir: a reproducible companion to LinCIR (CVPR 2024), language-only training of zero-shot composed
-image retrieval. The public API; see README.md and the numbered notebooks."""
-from .backbones import BACKBONES, Backbone, BackboneSpec, load_backbone
-from .checkpoints import load_phi, save_phi
-from .errors import LincirError
-from .noise import NOISES, add_noise
-from .phi import Phi
-from .text_encoding import encode_text_with_pseudo_tokens, trim_padding
-from .training import RUNS, TrainConfig, train
+image retrieval. The public API; see README.md and the numbered notebooks.
+
+Names are imported on first use, so `lincir --help` does not wait for torch and open_clip.
+"""
+from importlib import import_module
 
 __version__ = "0.1.0"
-__all__ = ["BACKBONES", "Backbone", "BackboneSpec", "LincirError", "NOISES", "Phi", "RUNS", "TrainConfig",
-           "add_noise", "encode_text_with_pseudo_tokens", "load_backbone", "load_phi", "save_phi", "train",
-           "trim_padding"]
+
+_API = {
+    "BACKBONES": "backbones", "Backbone": "backbones", "BackboneSpec": "backbones", "load_backbone": "backbones",
+    "load_phi": "checkpoints", "save_phi": "checkpoints",
+    "LincirError": "errors",
+    "NOISES": "noise", "add_noise": "noise",
+    "Phi": "phi",
+    "encode_text_with_pseudo_tokens": "text_encoding", "trim_padding": "text_encoding",
+    "RUNS": "training", "TrainConfig": "training", "train": "training",
+    "trained_phi": "experiments",
+    "BENCHMARKS": "benchmarks", "load_benchmark": "benchmarks",
+    "METHODS": "methods", "QueryEncoder": "methods", "rank_benchmark": "methods",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        value = getattr(import_module(f".{_API[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lincir' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

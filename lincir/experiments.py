@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .checkpoints import PHI_FILE, PHI_META, load_phi
 from .backbones import BACKBONES, asset_paths
-from .files import sha256_file, sha256_text
+from .files import read_json, sha256_file, sha256_text
 from .phi import Phi
 from .training import CHECKPOINT, TrainConfig, train
 
@@ -45,7 +45,7 @@ def trained_phi(cfg: TrainConfig, root: str | Path = "runs/cache", progress: boo
     """(phi in eval mode, its run folder, whether it was trained now) for a config: trained once, then reused."""
     out = run_dir(cfg, root)
     if (out / PHI_FILE).exists() and (out / PHI_META).exists():
-        meta = json.loads((out / PHI_META).read_text(encoding="utf-8"))
+        meta = read_json(out / PHI_META)
         if config_key(TrainConfig(**meta["config"])) == config_key(cfg):
             return load_phi(out)[0], out, False
     resume = (out / CHECKPOINT).exists()

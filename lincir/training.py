@@ -236,7 +236,7 @@ class _Data:
             else:
                 lengths = token_lengths(backbone, self.masked) if cfg.bucket else None
         else:
-            self.features, self.source = _load_image_features(cfg, backbone)
+            self.features, self.source = _load_image_features(cfg, backbone, progress)
             self.n, lengths = len(self.features), None
             self.template = backbone.tokenize([cfg.template])
             if not bool((self.template == backbone.placeholder_id).any()):  # cut off: phi would get no gradient
@@ -281,13 +281,14 @@ def _load_captions(cfg: TrainConfig, backbone) -> tuple[list[str], str, str]:
                                             f"{corpus.n_skipped_empty} empty skipped)")
 
 
-def _load_image_features(cfg: TrainConfig, backbone) -> tuple[torch.Tensor, str]:
+def _load_image_features(cfg: TrainConfig, backbone, progress: bool) -> tuple[torch.Tensor, str]:
+    """(N, d) image features, copied out of the read-only cache (the baseline's data fits in memory)."""
     from .images import image_folder_features, world_image_features
 
     if cfg.images == "world":
-        return torch.from_numpy(np.ascontiguousarray(world_image_features(backbone, cfg.world_images, cfg.seed))), \
+        return torch.from_numpy(np.array(world_image_features(backbone, cfg.world_images, cfg.seed))), \
             f"world:{cfg.world_images}"
-    return torch.from_numpy(np.ascontiguousarray(image_folder_features(backbone, cfg.images))), str(cfg.images)
+    return torch.from_numpy(np.array(image_folder_features(backbone, cfg.images, progress))), str(cfg.images)
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, overwrite: bool = False,
@@ -306,7 +307,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, overwrite
     dist.barrier()
     device = dist.device_for_rank(cfg.device)
     backbone = load_backbone(cfg.backbone, cfg.weights, device)
-    data = _Data(cfg, backbone, progress and is_main)
+    with dist.local_main_first():  # one process per machine fills the caches; the others read them
+        data = _Data(cfg, backbone, progress and is_main)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(mix64(cfg.seed, 0x9411))  # phi's initial weights: a function of the seed alone
         phi = Phi.for_backbone(backbone, dropout=cfg.dropout).to(device)

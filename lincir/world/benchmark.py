@@ -15,7 +15,7 @@ from ..metrics import mean_average_precision_at_k, recall_at_k
 from ..retrieval import normalize, topk_chunked
 from ..targets import cached_image_features
 from .attributes import ATTRIBUTE_NAMES
-from .data import Gallery, Query, clip_pairs, gallery, queries
+from .data import WORLD_VERSION, Gallery, Query, clip_pairs, gallery, queries
 from .pixels import encode_world_images
 
 SIZES = {"full": (3000, 1000), "quick": (800, 250)}  # (gallery images, queries)
@@ -67,7 +67,7 @@ def _text_features(backbone, texts: list[str], batch: int = 256) -> torch.Tensor
 def features(backbone, bench: WorldBench, gap_pairs: int = 2000) -> WorldFeatures:
     """Image features come from the cache (keyed by the backbone's weights and the benchmark)."""
     def images(name: str, arr: np.ndarray) -> torch.Tensor:
-        key = sha256_text("world", name, str(bench.seed), str(len(arr)))
+        key = sha256_text("world", WORLD_VERSION, name, str(bench.seed), str(len(arr)))
         return torch.from_numpy(np.array(cached_image_features(
             backbone, key, lambda: encode_world_images(backbone, arr).numpy())))
 

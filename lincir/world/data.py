@@ -14,6 +14,8 @@ from .attributes import ATTRIBUTE_NAMES, ATTRIBUTES, Attributes, random_attribut
 from .language import modification_text, sample_caption
 from .render import IMAGE_SIZE, render_many
 
+# Part of every cache key of rendered data: bump it when the renderer, the grammar or a split changes.
+WORLD_VERSION = "world-v1"
 # Fixed split codes: changing one changes that split's data everywhere.
 SPLIT_CODES = {"train_captions": 101, "clip_pairs": 202, "gallery": 303, "queries": 404, "clip_eval": 505}
 DEFAULT_OMIT_PROB = 0.1  # chance that a caption leaves out position, and independently background
@@ -126,5 +128,5 @@ def value_counts(attrs: list[Attributes]) -> dict[str, dict[str, int]]:
     return {n: {v: sum(getattr(a, n) == v for a in attrs) for v in ATTRIBUTES[n]} for n in ATTRIBUTE_NAMES}
 
 
-__all__ = ["IMAGE_SIZE", "SPLIT_CODES", "Gallery", "Pairs", "Query", "clip_pairs", "gallery", "queries",
+__all__ = ["IMAGE_SIZE", "SPLIT_CODES", "WORLD_VERSION", "Gallery", "Pairs", "Query", "clip_pairs", "gallery", "queries",
            "split_rng", "train_captions", "value_counts"]
