@@ -5,6 +5,8 @@ Without torchrun every function degrades to the single-process case, so the trai
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 import torch.distributed as td
@@ -40,10 +42,32 @@ def barrier() -> None:
         td.barrier()
 
 
+def local_rank() -> int:
+    """This process's index on its machine (torchrun's LOCAL_RANK; 0 without torchrun)."""
+    return int(os.environ.get("LOCAL_RANK", "0")) if active() else 0
+
+
+@contextmanager
+def local_main_first() -> Iterator[None]:
+    """Run the block on each machine's first process before the others: what it writes to the machine's
+    cache (keyword spans, target features) is then read, not recomputed, by the other processes there.
+
+    Every process calls barrier() exactly once, so the pattern holds on any number of machines.
+    """
+    first = local_rank() == 0
+    if not first:
+        barrier()
+    try:
+        yield
+    finally:
+        if first:
+            barrier()
+
+
 def device_for_rank(device: str) -> torch.device:
     """--device auto under torchrun: this process's GPU (LOCAL_RANK), else the CPU."""
     if active() and device == "auto" and torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
+        local = local_rank()
         torch.cuda.set_device(local)
         return torch.device("cuda", local)
     return resolve_device(device)

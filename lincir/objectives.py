@@ -34,11 +34,12 @@ def reference_smp_loss(backbone, phi: Phi, captions: list[str], masked: list[str
                        noise_gens: list[torch.Generator], dropout_gens: list[torch.Generator] | None) -> torch.Tensor:
     """The same loss computed the way the authors' code does: both texts padded to the full context and the
     original caption encoded again at every step (no grad), in full precision. Kept for comparison."""
-    model = backbone.model
-    with torch.no_grad():
-        z = encode_text_with_pseudo_tokens(model, backbone.tokenize(captions)).float()  # (B, d), 77 positions
+    model = backbone.model  # direct=False: open_clip's own transformer forward, as the authors' code runs its library's
+    with torch.no_grad():  # (B, d), all 77 positions
+        z = encode_text_with_pseudo_tokens(model, backbone.tokenize(captions), direct=False).float()
     pseudo = phi(add_keyed_noise(z, noise, noise_scale, noise_gens), dropout_gens)
-    pred = encode_text_with_pseudo_tokens(model, backbone.tokenize(masked), backbone.placeholder_id, pseudo)
+    pred = encode_text_with_pseudo_tokens(model, backbone.tokenize(masked), backbone.placeholder_id, pseudo,
+                                          direct=False)
     return F.mse_loss(pred.float(), z)
 
 
