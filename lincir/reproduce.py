@@ -8,7 +8,6 @@ when it ran to the end; a failed run leaves its partial copy in runs/failed/.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
