@@ -24,14 +24,6 @@ TRAIN = ["train", "--backbone", "shapes-clip", "--weights", "random", "--steps",
          "--no-progress", "--device", "cpu", "--log-every", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def one_line_error(argv: list[str], capsys, *needles: str) -> str:
     """Run the CLI; assert a non-zero exit, exactly one stderr line holding every needle, no traceback."""
     capsys.readouterr()

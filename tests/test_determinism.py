@@ -7,21 +7,12 @@ import hashlib
 from pathlib import Path
 
 import pytest
-import torch
 
 import bench_fixtures as F
 from lincir.cli import main
 
 TRAIN = ["train", "--backbone", "shapes-clip", "--weights", "random", "--world-captions", "400", "--batch-size", "16",
          "--steps", "12", "--save-every", "5", "--no-progress", "--device", "cpu"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def sha(path: Path) -> str:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -23,14 +22,6 @@ from lincir.training import RUNS, TrainConfig, _Data, train
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(backbone="shapes-clip", weights="random", world_captions=200, masking="random_word", device="cpu",
             steps=3, log_every=1, save_every=3, seed=5, lr=1e-4)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _grads(data: _Data, backbone, phi: Phi, step: int) -> list[torch.Tensor]:

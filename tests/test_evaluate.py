@@ -16,15 +16,6 @@ from lincir.errors import LincirError
 from lincir.methods import METHODS, QueryEncoder, load_phi_checkpoint, rank_benchmark
 from lincir.phi import Phi
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine, 2 threads ran these tiny models about 6x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SPLITS = {"fashioniq": "val", "cirr": "val", "circo": "val", "genecis": "val"}
 
 

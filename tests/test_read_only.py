@@ -3,7 +3,6 @@ mtimes unchanged); caches go to LINCIR_CACHE, keyed so that a changed input is c
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
@@ -19,14 +18,6 @@ TRAIN = ["train", "--backbone", "shapes-clip", "--weights", "random", "--steps",
          "--no-progress", "--device", "cpu"]
 CAPTIONS = ["a red cube on the grass", "two small dogs near a blue car", "a woman holding an umbrella",
             "the old church at night", "a plate of pasta with tomatoes", "a green bird on a branch"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_training_never_writes_beside_its_inputs(tmp_path, monkeypatch):

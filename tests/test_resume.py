@@ -23,15 +23,6 @@ TINY = ["--backbone", "shapes-clip", "--weights", "random", "--world-captions", 
         "--steps", str(STEPS), "--save-every", "5", "--log-every", "1", "--no-progress", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One thread here and in the subprocess (OMP_NUM_THREADS=1): the same kernels, the same bits."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def whole_run(tmp_path_factory) -> Path:
     """The uninterrupted run, in-process (its own cache folder)."""

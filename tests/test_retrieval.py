@@ -11,15 +11,6 @@ from lincir.benchmarks import Crop, ImageRef
 from lincir.files import cache_dir
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine, 2 threads ran these tiny models about 6x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def backbone():
     torch.manual_seed(0)

@@ -24,14 +24,6 @@ CAPTIONS = ["a red dog", "two small wooden houses next to a quiet river in the e
             "a cat", "three boats on a lake"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def backbone():
     return load_backbone("shapes-clip", "random")

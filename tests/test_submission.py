@@ -2,21 +2,11 @@
 import json
 
 import pytest
-import torch
 
 import bench_fixtures as F
 from lincir.benchmarks import load_benchmark
 from lincir.cli import main
 from lincir.submission import check_submission, cirr_submission, circo_submission
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine, 2 threads ran these tiny models about 6x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def submit(root, bench, out):
