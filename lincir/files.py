@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import LincirError
+from lincir.errors import LincirError
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:

@@ -10,15 +10,15 @@ import json
 import os
 from pathlib import Path
 
+import bench_fixtures as F
 import pytest
 import torch
 
-import bench_fixtures as F
-from lincir.backbones import load_backbone
-from lincir.checkpoints import save_phi
 from lincir.cli import main
+from lincir.core.phi import Phi
 from lincir.errors import LincirError
-from lincir.phi import Phi
+from lincir.models.backbones import load_backbone
+from lincir.models.phi_checkpoints import save_phi
 
 TRAIN = ["train", "--backbone", "shapes-clip", "--weights", "random", "--steps", "2", "--batch-size", "4",
          "--no-progress", "--device", "cpu", "--log-every", "1"]
@@ -367,7 +367,7 @@ def test_debug_shows_the_traceback(tmp_path, capsys, where):
 
 
 def test_debug_shows_os_errors(tmp_path, monkeypatch):
-    import lincir.commands.score as score
+    import lincir.cli.score as score
 
     def denied(args):
         raise PermissionError(13, "Permission denied", str(tmp_path / "x.json"))
@@ -379,7 +379,7 @@ def test_debug_shows_os_errors(tmp_path, monkeypatch):
 
 
 def test_os_error_is_one_line(tmp_path, capsys, monkeypatch):
-    import lincir.commands.score as score
+    import lincir.cli.score as score
 
     def denied(args):
         raise PermissionError(13, "Permission denied", str(tmp_path / "x.json"))

@@ -2,12 +2,12 @@
 and one-line errors naming the file and record at fault."""
 import json
 
+import bench_fixtures as F
 import pytest
 
-import bench_fixtures as F
-from lincir.benchmarks import load_benchmark
 from lincir.cli import main
 from lincir.errors import LincirError
+from lincir.eval.benchmarks import load_benchmark
 
 
 def score(capsys, bench, root, ranking, tmp_path, split="val"):

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lincir.corpus import TokenCounter, clean_caption, read_captions, truncate_caption
+from lincir.data.corpus import TokenCounter, clean_caption, read_captions, truncate_caption
 from lincir.errors import LincirError
 from lincir.files import sha256_text
 

@@ -6,9 +6,9 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
+import bench_fixtures as F
 import pytest
 
-import bench_fixtures as F
 from lincir.cli import main
 
 TRAIN = ["train", "--backbone", "shapes-clip", "--weights", "random", "--world-captions", "400", "--batch-size", "16",
@@ -40,8 +40,8 @@ def test_train_twice_same_bytes(tmp_path, monkeypatch):
 @pytest.fixture
 def tiny_main_job(monkeypatch):
     """The quick preset made smaller still (the CLI's `--preset` choices are read when the parser is built)."""
-    from lincir.world import benchmark as W
-    from lincir.world import main_job
+    from lincir.eval import world_benchmark as W
+    from lincir.experiments import main_job
 
     monkeypatch.setitem(W.SIZES, "tiny", (60, 20))
     monkeypatch.setitem(main_job.PRESETS, "tiny", dataclasses.replace(

@@ -14,10 +14,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-import lincir.distributed as dist
-from lincir.backbones import load_backbone
-from lincir.phi import Phi
-from lincir.training import RUNS, TrainConfig, _Data, train
+import lincir.train.distributed as dist
+from lincir.core.phi import Phi
+from lincir.models.backbones import load_backbone
+from lincir.train.config import RUNS, TrainConfig
+from lincir.train.loop import _Data, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(backbone="shapes-clip", weights="random", world_captions=200, masking="random_word", device="cpu",

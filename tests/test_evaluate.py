@@ -2,19 +2,21 @@
 reference pipeline, phi checkpoints (ours and the authors' format), and nothing written into the data."""
 import json
 
+import bench_fixtures as F
 import pytest
 import torch
 import torch.nn.functional as Fn
 
-import bench_fixtures as F
-from lincir import retrieval as R
-from lincir.backbones import load_backbone
-from lincir.benchmarks import load_benchmark
-from lincir.checkpoints import save_phi
 from lincir.cli import main
+from lincir.core.phi import Phi
+from lincir.data import images as R
 from lincir.errors import LincirError
-from lincir.methods import METHODS, QueryEncoder, load_phi_checkpoint, rank_benchmark
-from lincir.phi import Phi
+from lincir.eval.benchmarks import load_benchmark
+from lincir.eval.harness import rank_benchmark
+from lincir.eval.methods import METHODS
+from lincir.eval.query_encoder import QueryEncoder
+from lincir.models.backbones import load_backbone
+from lincir.models.phi_checkpoints import load_phi_checkpoint, save_phi
 
 SPLITS = {"fashioniq": "val", "cirr": "val", "circo": "val", "genecis": "val"}
 

@@ -6,22 +6,12 @@ import numpy as np
 import open_clip
 import pytest
 
-import lincir.masking as masking
+import lincir.data.keywords as keywords
+from lincir.core.masking import (RANDOM_WORD_FALLBACK, STRATEGIES, TEMPLATE, TEMPLATE_FALLBACK, KeywordSpans,
+    keyword_runs, placeholder_survives, replace_spans)
+from lincir.data.keywords import extract_keyword_spans, mask_captions, mask_captions_with_info
 from lincir.errors import LincirError
 from lincir.files import cache_dir
-from lincir.masking import (
-    RANDOM_WORD_FALLBACK,
-    STRATEGIES,
-    TEMPLATE,
-    TEMPLATE_FALLBACK,
-    KeywordSpans,
-    extract_keyword_spans,
-    keyword_runs,
-    mask_captions,
-    mask_captions_with_info,
-    placeholder_survives,
-    replace_spans,
-)
 
 TOK = open_clip.get_tokenizer("ViT-B-32")
 DOLLAR = TOK.encoder["$</w>"]
@@ -86,7 +76,7 @@ def test_smp_on_real_captions_and_fallbacks():
 def test_spans_match_a_direct_spacy_reference():
     caps = list(EXPECTED) + NO_KEYWORD
     spans = extract_keyword_spans(caps, use_cache=False)
-    nlp = masking.load_spacy()
+    nlp = keywords.load_spacy()
     for i, doc in enumerate(nlp.pipe(caps)):
         ref, run = [], ""
         for tok in doc:  # reference: the authors' loop, joining with the caption's own whitespace
@@ -145,10 +135,10 @@ def test_bad_inputs():
 
 def test_cache_roundtrip_chunks_and_key(monkeypatch):
     caps = list(EXPECTED) + NO_KEYWORD  # 12 captions
-    monkeypatch.setattr(masking, "CHUNK", 5)  # 3 chunk files: 5 + 5 + 2
+    monkeypatch.setattr(keywords, "CHUNK", 5)  # 3 chunk files: 5 + 5 + 2
     tagged = []
-    real_tag = masking._tag_spans
-    monkeypatch.setattr(masking, "_tag_spans", lambda c, *a: tagged.append(len(c)) or real_tag(c, *a))
+    real_tag = keywords._tag_spans
+    monkeypatch.setattr(keywords, "_tag_spans", lambda c, *a: tagged.append(len(c)) or real_tag(c, *a))
 
     first = extract_keyword_spans(caps)
     files = sorted(cache_dir("keywords").glob("*.npz"))

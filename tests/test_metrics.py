@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from lincir import metrics as M
+from lincir.eval import metrics as M
 
 
 def test_first_hit_ranks_and_recall():

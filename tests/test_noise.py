@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from lincir.noise import NOISES, add_keyed_noise, add_noise, sample_noise
-from lincir.sampling import sample_generators
+from lincir.core.keyed_random import sample_generators
+from lincir.core.noise import NOISES, add_keyed_noise, add_noise, sample_noise
 
 N, D = 20000, 64
 

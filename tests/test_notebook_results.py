@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from lincir import claims as C
-from lincir import gap as G
-from lincir import plotting, published
 from lincir.errors import LincirError
+from lincir.experiments import gap as G
+from lincir.report import claims as C
+from lincir.report import plotting, published
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "figures"
@@ -288,7 +288,7 @@ def test_pca_projection_is_deterministic_in_sign():
 
 
 def test_reproduce_picks_notebooks_by_number_or_name(tmp_path):
-    from lincir import reproduce as R
+    from lincir.report import reproduce as R
 
     (tmp_path / "notebooks").mkdir()
     for name in ("01_a.ipynb", "02_b.ipynb", "scratch.ipynb"):
@@ -301,7 +301,7 @@ def test_reproduce_picks_notebooks_by_number_or_name(tmp_path):
 
 
 def test_a_full_run_never_inherits_the_quick_switch(tmp_path, monkeypatch):
-    from lincir.reproduce import kernel_env
+    from lincir.report.reproduce import kernel_env
 
     monkeypatch.setenv("LINCIR_QUICK", "1")
     assert "LINCIR_QUICK" not in kernel_env(tmp_path, quick=False)
@@ -310,7 +310,7 @@ def test_a_full_run_never_inherits_the_quick_switch(tmp_path, monkeypatch):
 
 
 def test_bad_parameters_fail_with_one_line(tmp_path):
-    from lincir import notebook as N
+    from lincir.report import notebook_settings as N
 
     with pytest.raises(LincirError, match=r"^backbone: unknown backbone 'ViT-X'"):
         N.check_backbone("ViT-X")
@@ -327,9 +327,9 @@ def test_bad_parameters_fail_with_one_line(tmp_path):
 def test_ablation_cells_share_the_main_jobs_runs():
     import dataclasses
 
-    from lincir.ablations import noise_variant, plan_for, variant
-    from lincir.experiments import config_key
-    from lincir.world.main_job import PRESETS
+    from lincir.experiments.ablations import noise_variant, plan_for, variant
+    from lincir.experiments.main_job_config import PRESETS
+    from lincir.train.run_cache import config_key
 
     job = dataclasses.replace(PRESETS["full"], weights="random")
     main = {config_key(cfg) for _, cfg in job.runs()}
@@ -349,7 +349,7 @@ def test_reproduce_hands_the_kernels_the_whole_environment(tmp_path, monkeypatch
     import sys
     import types
 
-    from lincir import reproduce as R
+    from lincir.report import reproduce as R
 
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "01_a.ipynb").write_text("{}")

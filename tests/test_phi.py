@@ -1,8 +1,9 @@
 import torch
 
-from lincir.checkpoints import load_phi, save_phi
-from lincir.phi import Phi
-from lincir.sampling import BatchSampler, sample_generators
+from lincir.core.keyed_random import sample_generators
+from lincir.core.phi import Phi
+from lincir.data.batches import BatchSampler
+from lincir.models.phi_checkpoints import load_phi, save_phi
 
 
 def test_phi_shapes_and_authors_layer_names():

@@ -2,17 +2,17 @@
 mtimes unchanged); caches go to LINCIR_CACHE, keyed so that a changed input is computed again."""
 from __future__ import annotations
 
+import bench_fixtures as F
 import numpy as np
 import torch
 from PIL import Image
 
-import bench_fixtures as F
-from lincir.backbones import load_backbone
-from lincir.benchmarks import ImageRef
-from lincir.checkpoints import save_phi
 from lincir.cli import main
-from lincir.phi import Phi
-from lincir import retrieval as R
+from lincir.core.phi import Phi
+from lincir.data import images as R
+from lincir.data.image_refs import ImageRef
+from lincir.models.backbones import load_backbone
+from lincir.models.phi_checkpoints import save_phi
 
 TRAIN = ["train", "--backbone", "shapes-clip", "--weights", "random", "--steps", "3", "--batch-size", "4",
          "--no-progress", "--device", "cpu"]

@@ -114,7 +114,7 @@ def test_sigint_saves_a_checkpoint_that_resumes(tmp_path, whole_run):
     ([signal.SIGINT, signal.SIGINT], 5),  # a second Ctrl-C stops inside the step: nothing half-updated is saved
 ])
 def test_signal_during_a_step(tmp_path, whole_run, monkeypatch, capsys, signals, saved_at):
-    from lincir import training
+    from lincir.train import loop as training
 
     real, calls = training.smp_loss, []
 

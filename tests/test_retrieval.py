@@ -1,14 +1,15 @@
 """Retrieval engine: chunked top-k against a full sort, GeneCIS crops, the gallery feature cache."""
+import bench_fixtures as F
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-import bench_fixtures as F
-from lincir import retrieval as R
-from lincir.backbones import load_backbone
-from lincir.benchmarks import Crop, ImageRef
+from lincir.data import images as R
+from lincir.eval import ranking
+from lincir.data.image_refs import Crop, ImageRef
 from lincir.files import cache_dir
+from lincir.models.backbones import load_backbone
 
 
 @pytest.fixture(scope="module")
@@ -19,30 +20,30 @@ def backbone():
 
 def test_topk_chunked_matches_full_sort_with_exclusions():
     g = torch.Generator().manual_seed(0)
-    queries = R.normalize(torch.randn(7, 16, generator=g))
-    gallery = R.normalize(torch.randn(100, 16, generator=g))
+    queries = ranking.normalize(torch.randn(7, 16, generator=g))
+    gallery = ranking.normalize(torch.randn(100, 16, generator=g))
     exclude = [[int(i) for i in torch.randint(0, 100, (3,), generator=g)] for _ in range(7)]
     sims = queries @ gallery.T
     for q, ex in enumerate(exclude):
         sims[q, ex] = float("-inf")
     full = sims.argsort(dim=1, descending=True)
     for chunk, qchunk in [(13, 3), (100, 7), (7, 1)]:
-        top = R.topk_chunked(queries, gallery, 10, exclude, chunk=chunk, query_chunk=qchunk)
+        top = ranking.topk_chunked(queries, gallery, 10, exclude, chunk=chunk, query_chunk=qchunk)
         assert top == full[:, :10].tolist()
-    everything = R.topk_chunked(queries, gallery, 500, exclude, chunk=17)
+    everything = ranking.topk_chunked(queries, gallery, 500, exclude, chunk=17)
     assert [len(t) for t in everything] == [100 - len(set(ex)) for ex in exclude]
     assert all(not set(t) & set(ex) for t, ex in zip(everything, exclude))
 
 
 def test_topk_ties_go_to_the_lower_index():
     gallery = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])
-    assert R.topk_chunked(torch.tensor([[1.0, 0.0]]), gallery, 3, chunk=2) == [[0, 2, 3]]
+    assert ranking.topk_chunked(torch.tensor([[1.0, 0.0]]), gallery, 3, chunk=2) == [[0, 2, 3]]
 
 
 def test_rank_among_returns_positions_in_the_list():
     gallery = torch.eye(4)
     # positions into [3, 1, 3, 0]: the two copies of row 3 tie and keep list order
-    assert R.rank_among(torch.tensor([0.0, 0.5, 0.0, 1.0]), gallery, [3, 1, 3, 0]) == [0, 2, 1, 3]
+    assert ranking.rank_among(torch.tensor([0.0, 0.5, 0.0, 1.0]), gallery, [3, 1, 3, 0]) == [0, 2, 1, 3]
 
 
 def test_crop_matches_genecis_formula(tmp_path):

@@ -9,15 +9,15 @@ import open_clip
 import pytest
 import torch
 
-from lincir.backbones import load_backbone
-from lincir.bench import (bench_encoders, bench_keywords, bench_retrieval, bench_train_step, caption_word_counts,
-                          realistic_captions)
 from lincir.cli import main
-from lincir.masking import mask_captions
-from lincir.objectives import keyed_streams, reference_smp_loss, smp_loss
-from lincir.phi import Phi
-from lincir.targets import caption_targets, encode_captions
-from lincir.text_encoding import TextTower, encode_text_with_pseudo_tokens, trim_padding
+from lincir.core.losses import keyed_streams, reference_smp_loss, smp_loss
+from lincir.core.phi import Phi
+from lincir.core.text_encoding import TextTower, encode_text_with_pseudo_tokens, trim_padding
+from lincir.data.feature_cache import caption_targets, encode_captions
+from lincir.data.keywords import mask_captions
+from lincir.models.backbones import load_backbone
+from lincir.speed import (bench_encoders, bench_keywords, bench_retrieval, bench_train_step, caption_word_counts,
+    realistic_captions)
 
 CAPTIONS = ["a red dog", "two small wooden houses next to a quiet river in the early morning light",
             "the man", "an old woman holding a green umbrella on a rainy street",

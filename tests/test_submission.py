@@ -1,12 +1,12 @@
 """Test-server files: `lincir submit` writes them (checked), `lincir check-submission` catches bad ones."""
 import json
 
+import bench_fixtures as F
 import pytest
 
-import bench_fixtures as F
-from lincir.benchmarks import load_benchmark
 from lincir.cli import main
-from lincir.submission import check_submission, cirr_submission, circo_submission
+from lincir.eval.benchmarks import load_benchmark
+from lincir.eval.submissions import check_submission, circo_submission, cirr_submission
 
 
 def submit(root, bench, out):

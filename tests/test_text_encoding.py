@@ -3,8 +3,8 @@ import open_clip
 import pytest
 import torch
 
-from lincir.phi import Phi
-from lincir.text_encoding import TextTower, encode_text_with_pseudo_tokens, trim_padding
+from lincir.core.phi import Phi
+from lincir.core.text_encoding import TextTower, encode_text_with_pseudo_tokens, trim_padding
 
 ARCHS = ["ViT-B-32", "RN50", "ViT-S-32-alt"]  # text widths 512 / 512 / 256, embed dims 512 / 1024 / 256
 

@@ -6,7 +6,8 @@ import torch
 from safetensors.torch import load_file
 
 from lincir.errors import LincirError
-from lincir.training import TrainConfig, train
+from lincir.train.config import TrainConfig
+from lincir.train.loop import train
 
 TINY = dict(backbone="shapes-clip", weights="random", world_captions=400, batch_size=16, log_every=2,
             save_every=4, device="cpu")

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from lincir.core.modality_gap import modality_gap
 from lincir.world.attributes import ATTRIBUTE_NAMES, all_combinations, attribute_codes, random_attributes
-from lincir.world.clip_eval import modality_gap, pair_cosines, zero_shot_accuracy
+from lincir.world.clip_eval import pair_cosines, zero_shot_accuracy
 from lincir.world.clip_training import contrastive_loss, preset, sample_batch, soft_targets
 from lincir.world.data import clip_pairs
 from lincir.world.pixels import images_to_tensor
@@ -17,7 +18,7 @@ from lincir.world.pixels import images_to_tensor
 def test_pixel_fast_path_equals_open_clip_preprocess():
     from PIL import Image
 
-    from lincir.backbones import load_backbone
+    from lincir.models.backbones import load_backbone
 
     backbone = load_backbone("shapes-clip", weights="random")
     images = clip_pairs(4, seed=9).images
@@ -96,7 +97,7 @@ def test_smoke_training_through_the_cli(tmp_path):
     state = load_file(str(tmp_path / "smoke.safetensors"))
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     # The result loads as a backbone checkpoint.
-    from lincir.backbones import load_backbone
+    from lincir.models.backbones import load_backbone
 
     backbone = load_backbone("shapes-clip", weights=str(tmp_path / "smoke.safetensors"))
     assert backbone.context_length == 32 and backbone.embed_dim == 128
@@ -104,7 +105,7 @@ def test_smoke_training_through_the_cli(tmp_path):
 
 @pytest.mark.parametrize("name", ["shapes-clip", "shapes-clip-lowgap"])
 def test_shipped_world_clips_load_through_the_registry(name):
-    from lincir.backbones import ASSETS, load_backbone
+    from lincir.models.backbones import ASSETS, load_backbone
 
     meta = json.loads((ASSETS / f"{name}.json").read_text())
     for key in ("model_config", "command", "config", "seed", "train_seconds", "steps", "eval", "dtype", "versions"):
@@ -118,7 +119,7 @@ def test_shipped_world_clips_load_through_the_registry(name):
 
 
 def test_shipped_weights_fit_the_size_budget():
-    from lincir.backbones import ASSETS
+    from lincir.models.backbones import ASSETS
 
     sizes = [(ASSETS / f"{n}.safetensors").stat().st_size for n in ("shapes-clip", "shapes-clip-lowgap")]
     assert sum(sizes) < 40e6

@@ -8,19 +8,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..text_encoding import encode_text_with_pseudo_tokens, trim_padding
-from .attributes import ATTRIBUTE_NAMES, ATTRIBUTES, all_combinations, attribute_codes
-from .data import clip_pairs
-from .language import canonical_caption
-from .pixels import images_to_tensor
-
-
-@torch.no_grad()
-def encode_texts(model, tokenizer, texts: list[str], batch_size: int = 512) -> torch.Tensor:
-    """(N, d) unnormalised text features of an open_clip CLIP (padding trimmed: exact for causal towers)."""
-    out = [encode_text_with_pseudo_tokens(model, trim_padding(tokenizer(texts[i:i + batch_size])))
-           for i in range(0, len(texts), batch_size)]
-    return torch.cat(out).float()
+from lincir.core.modality_gap import modality_gap
+from lincir.core.text_encoding import encode_texts
+from lincir.world.attributes import ATTRIBUTE_NAMES, ATTRIBUTES, all_combinations, attribute_codes
+from lincir.world.data import clip_pairs
+from lincir.world.language import canonical_caption
+from lincir.world.pixels import images_to_tensor
 
 
 @torch.no_grad()
@@ -28,11 +21,6 @@ def encode_images(model, images: np.ndarray, batch_size: int = 256) -> torch.Ten
     """(N, d) unnormalised image features of uint8 (N, H, W, 3) world images."""
     return torch.cat([model.encode_image(images_to_tensor(images[i:i + batch_size]))
                       for i in range(0, len(images), batch_size)]).float()
-
-
-def modality_gap(image_features: torch.Tensor, text_features: torch.Tensor) -> float:
-    """Distance between the centroids of the L2-normalised image and text features."""
-    return float((F.normalize(image_features, dim=-1).mean(0) - F.normalize(text_features, dim=-1).mean(0)).norm())
 
 
 def pair_cosines(image_features: torch.Tensor, text_features: torch.Tensor) -> tuple[float, float]:
@@ -74,8 +62,8 @@ def evaluate_clip(model, tokenizer, n: int = 1000, seed: int = 0) -> dict:
     try:
         pairs = clip_pairs(n, seed, split="clip_eval")
         img = encode_images(model, pairs.images)
-        txt = encode_texts(model, tokenizer, pairs.captions)
-        combos = encode_texts(model, tokenizer, [canonical_caption(c) for c in all_combinations()])
+        txt = encode_texts(model, tokenizer, pairs.captions, 512)
+        combos = encode_texts(model, tokenizer, [canonical_caption(c) for c in all_combinations()], 512)
         acc = zero_shot_accuracy(img, combos, attribute_codes(pairs.attrs))
         matched, rand = pair_cosines(img, txt)
         return {**acc, "gap": modality_gap(img, txt), "matched_cos": matched, "random_cos": rand,

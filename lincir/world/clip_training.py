@@ -23,16 +23,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import LincirError
-from ..files import atomic_write, atomic_write_json
-from ..text_encoding import encode_text_with_pseudo_tokens, trim_padding
-from .attributes import ATTRIBUTE_NAMES, attribute_codes
-from .clip_eval import evaluate_clip
-from .data import clip_pairs
-from .language import sample_caption
-from .pixels import images_to_tensor
-
-MODEL_CONFIGS = Path(__file__).resolve().parent.parent / "model_configs"
+from lincir.core.text_encoding import encode_text_with_pseudo_tokens, trim_padding
+from lincir.errors import LincirError
+from lincir.files import atomic_write, atomic_write_json
+from lincir.models.backbones import register_model_configs
+from lincir.world.attributes import ATTRIBUTE_NAMES, attribute_codes
+from lincir.world.clip_eval import evaluate_clip
+from lincir.world.data import clip_pairs
+from lincir.world.language import sample_caption
+from lincir.world.pixels import images_to_tensor
 
 
 @dataclass(frozen=True)
@@ -66,14 +65,6 @@ PRESETS: dict[str, ClipTrainConfig] = {
     "smoke": ClipTrainConfig("smoke", steps=3, batch_size=16, n_groups=1, group_size=8, pool_size=256,
                              eval_every=3, eval_pairs=48, warmup=1),
 }
-
-
-def register_model_configs() -> None:
-    """Make lincir/model_configs/*.json known to open_clip (idempotent)."""
-    import open_clip
-
-    if "shapes-clip" not in open_clip.list_models():
-        open_clip.add_model_config(MODEL_CONFIGS)
 
 
 def sample_batch(codes: np.ndarray, cfg: ClipTrainConfig, rng: np.random.Generator) -> np.ndarray:

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .attributes import ATTRIBUTE_NAMES, ATTRIBUTES, Attributes, random_attributes
-from .language import modification_text, sample_caption
-from .render import IMAGE_SIZE, render_many
+from lincir.world.attributes import ATTRIBUTE_NAMES, ATTRIBUTES, Attributes, random_attributes
+from lincir.world.language import modification_text, sample_caption
+from lincir.world.render import IMAGE_SIZE, render_many
 
 # Part of every cache key of rendered data: bump it when the renderer, the grammar or a split changes.
 WORLD_VERSION = "world-v1"
@@ -76,7 +76,7 @@ def gallery(n: int, seed: int = 0) -> Gallery:
 
 
 @dataclass
-class Query:
+class WorldQuery:
     """A composed query: a reference image (not in the gallery) and a text that changes one or two attributes.
 
     ground_truth holds every gallery index whose combination equals target (at least one).
@@ -93,7 +93,7 @@ class Query:
     target_caption: str = ""  # a caption of the target (the retrieval ceiling)
 
 
-def queries(n: int, seed: int, gallery: Gallery, two_change_prob: float = 0.4) -> list[Query]:
+def queries(n: int, seed: int, gallery: Gallery, two_change_prob: float = 0.4) -> list[WorldQuery]:
     """n composed queries on gallery; each target combination appears in the gallery at least once.
 
     The reference combination is random; one attribute (or two, with two_change_prob) is changed to a value that
@@ -103,7 +103,7 @@ def queries(n: int, seed: int, gallery: Gallery, two_change_prob: float = 0.4) -
     by_combo: dict[Attributes, list[int]] = {}
     for i, a in enumerate(gallery.attrs):
         by_combo.setdefault(a, []).append(i)
-    out: list[Query] = []
+    out: list[WorldQuery] = []
     while len(out) < n:
         ref = random_attributes(rng, 1)[0]
         k = 2 if rng.random() < two_change_prob else 1
@@ -118,7 +118,7 @@ def queries(n: int, seed: int, gallery: Gallery, two_change_prob: float = 0.4) -
         text = modification_text(ref, target, rng)
         ref_caption, _ = sample_caption(ref, rng)
         tgt_caption, _ = sample_caption(target, rng)
-        out.append(Query(f"q{len(out):05d}", image, ref, text, changed, target,
+        out.append(WorldQuery(f"q{len(out):05d}", image, ref, text, changed, target,
                          np.array(by_combo[target], dtype=np.int64), ref_caption, tgt_caption))
     return out
 
@@ -128,5 +128,5 @@ def value_counts(attrs: list[Attributes]) -> dict[str, dict[str, int]]:
     return {n: {v: sum(getattr(a, n) == v for a in attrs) for v in ATTRIBUTES[n]} for n in ATTRIBUTE_NAMES}
 
 
-__all__ = ["IMAGE_SIZE", "SPLIT_CODES", "WORLD_VERSION", "Gallery", "Pairs", "Query", "clip_pairs", "gallery", "queries",
-           "split_rng", "train_captions", "value_counts"]
+__all__ = ["IMAGE_SIZE", "SPLIT_CODES", "WORLD_VERSION", "Gallery", "Pairs", "WorldQuery", "clip_pairs", "gallery",
+           "queries", "split_rng", "train_captions", "value_counts"]

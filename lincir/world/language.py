@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 
-from .attributes import ATTRIBUTE_NAMES, SYNONYMS, Attributes
+from lincir.world.attributes import ATTRIBUTE_NAMES, SYNONYMS, Attributes
 
 # Object phrases: how size, colour and shape are put together.
 _OBJECT = (

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_write, atomic_write_json
-from .data import clip_pairs, gallery, queries
+from lincir.files import atomic_write, atomic_write_json
+from lincir.world.data import clip_pairs, gallery, queries
 
 
 def contact_sheet(images: np.ndarray, columns: int = 8, pad: int = 2) -> np.ndarray:

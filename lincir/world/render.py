@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .attributes import BACKGROUND_RGB, COLOUR_RGB, POSITION_X, SIZE_RADIUS, Attributes
+from lincir.world.attributes import BACKGROUND_RGB, COLOUR_RGB, POSITION_X, SIZE_RADIUS, Attributes
 
 IMAGE_SIZE = 64
 

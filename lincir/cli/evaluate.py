@@ -1,0 +1,132 @@
+"""`lincir evaluate`: rank a benchmark split with a backbone and a composed-query method; write metrics JSON
+and the benchmark's ranking file.
+
+    lincir evaluate --benchmark cirr --data-root ~/data/CIRR --split val --backbone ViT-L-14 \\
+        --method lincir --phi runs/lincir-vitl/phi.safetensors --out results/cirr-val-lincir
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lincir.errors import LincirError
+
+
+def add_benchmark_args(p: argparse.ArgumentParser, split_default: str | None = "val") -> None:
+    """--benchmark, --data-root, --split and the per-benchmark options."""
+    p.add_argument("--benchmark", required=True, help="fashioniq, cirr, circo or genecis")
+    p.add_argument("--data-root", required=True, type=Path,
+                   help="the benchmark folder as downloaded (or its parent); never written to")
+    if split_default is not None:
+        p.add_argument("--split", default=split_default, help=f"split (default {split_default}; GeneCIS: val)")
+    p.add_argument("--coco-dir", type=Path, help="GeneCIS: COCO val2017 images (default DATA_ROOT/val2017)")
+    p.add_argument("--vg-dir", type=Path, help="GeneCIS: Visual Genome images (default DATA_ROOT/VG_100K_all)")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--backbone, --weights, --method, --phi, --template and the run options."""
+    from lincir.eval.methods import DEFAULT_TEMPLATE, METHODS
+
+    p.add_argument("--backbone", required=True, help="a backbone name (see lincir.models.backbones.BACKBONES)")
+    p.add_argument("--weights", default="pretrained", help="pretrained (default), random, or a checkpoint path")
+    p.add_argument("--method", default="lincir", help=f"one of {', '.join(METHODS)} (default lincir)")
+    p.add_argument("--phi", help="phi checkpoint: our phi.safetensors (beside phi.json) or the authors' .pt file")
+    p.add_argument("--template", default=DEFAULT_TEMPLATE, help=f"query template (default {DEFAULT_TEMPLATE!r})")
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda[:N]")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=0, help="image-decoding worker processes (default 0)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the gallery feature cache")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def load_bench(args, split: str | None = None):
+    """The benchmark named by the arguments."""
+    from lincir.eval.benchmarks import load_benchmark
+
+    options = {}
+    if args.benchmark == "genecis":
+        options = {"coco_dir": args.coco_dir, "vg_dir": args.vg_dir}
+    return load_benchmark(args.benchmark, args.data_root, split or args.split, **options)
+
+
+def check_out_dir(out: Path, bench, folder: bool = True) -> Path:
+    """Refuse an output path inside any of the benchmark's data folders, then prove it writable (before any
+    work is done). folder=False: `out` is a file, so its parent folder is checked."""
+    from lincir.files import ensure_writable_dir
+
+    out_r = out.expanduser().resolve()
+    for data in bench.data_folders():
+        root = data.resolve()
+        if out_r == root or root in out_r.parents:
+            raise LincirError(f"--out {out}: inside the dataset folder {root}; results are never written there")
+    if folder:
+        ensure_writable_dir(out, f"--out {out}", create=False)
+    else:
+        if out.is_dir():
+            raise LincirError(f"--out {out}: is a folder; give a file name")
+        ensure_writable_dir(out.parent, f"--out {out}", create=False)
+    return out
+
+
+def rank_with_model(args, bench):
+    """Load backbone, phi and method; rank every query. Returns (rankings, run description)."""
+    from lincir.eval.harness import rank_benchmark
+    from lincir.eval.methods import METHODS, check_template
+    from lincir.eval.query_encoder import QueryEncoder
+    from lincir.models.backbones import load_backbone
+    from lincir.models.phi_checkpoints import load_phi_checkpoint
+
+    if args.method not in METHODS:
+        raise LincirError(f"--method: unknown method {args.method!r}; choose from {', '.join(METHODS)}")
+    check_template(args.template)
+    if METHODS[args.method].needs_phi and not args.phi:
+        raise LincirError(f"--phi: method {args.method} needs a phi checkpoint")
+    if args.batch_size < 1:
+        raise LincirError("--batch-size: must be at least 1")
+    if args.workers < 0:
+        raise LincirError(f"--workers: {args.workers} is out of range (must be 0 or more)")
+    bench.check_images()
+    backbone = load_backbone(args.backbone, weights=args.weights, device=args.device)
+    phi = load_phi_checkpoint(args.phi, backbone) if METHODS[args.method].needs_phi else None
+    encoder = QueryEncoder(backbone, args.method, phi, args.template, args.batch_size)
+    rankings = rank_benchmark(bench, backbone, encoder, args.batch_size, args.workers,
+                              progress=not args.quiet, cache=not args.no_cache)
+    run = {"benchmark": bench.name, "split": bench.split, "backbone": args.backbone, "weights": backbone.weights,
+           "method": args.method, "phi": str(args.phi) if phi is not None else None,
+           "template": args.template if phi is not None else None, "queries": bench.num_queries()}
+    return rankings, run
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    """One `name  value` line per metric."""
+    width = max((len(k) for k in metrics), default=0)
+    return "\n".join(f"{k:<{width}}  {v:6.2f}" for k, v in metrics.items())
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("evaluate", help="evaluate a method on a benchmark split",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_benchmark_args(p)
+    add_model_args(p)
+    p.add_argument("--out", type=Path, help="output folder (default eval/<benchmark>-<split>-<backbone>-<method>)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from lincir.files import atomic_write_json
+
+    bench = load_bench(args)
+    out = args.out or Path("eval") / f"{bench.name}-{bench.split}-{args.backbone}-{args.method}"
+    check_out_dir(out, bench)
+    rankings, run_info = rank_with_model(args, bench)
+    metrics = bench.metrics(rankings) if bench.has_ground_truth else {}
+    ranking_path = atomic_write_json(out / "rankings.json", bench.ranking_file(rankings))
+    metrics_path = atomic_write_json(out / "metrics.json", {**run_info, "metrics": metrics,
+                                                            "rankings": ranking_path.name})
+    if metrics:
+        print(format_metrics(metrics))
+    else:
+        print(f"{bench.name} {bench.split} has no ground truth: rankings only", file=sys.stderr)
+    print(f"wrote {metrics_path} and {ranking_path}", file=sys.stderr)
+    return 0

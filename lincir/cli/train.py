@@ -1,0 +1,102 @@
+"""`lincir train`: train phi (text-only LinCIR, or the image-based Pic2Word-style baseline)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+
+HELP = {
+    "backbone": "CLIP backbone name (see `lincir backbones`)",
+    "weights": "'pretrained' (the backbone's tag, or the shipped world CLIP), 'random', or a checkpoint file",
+    "objective": "lincir: text only, Self-Masking Projection; pic2word: contrastive on image features",
+    "corpus": "caption file (.txt one per line, CC3M .tsv, .csv/.parquet with --corpus-column) or 'world'",
+    "corpus_format": "auto (by suffix), txt, tsv, csv or parquet",
+    "corpus_column": "column holding the captions (CSV, Parquet, headed TSV)",
+    "world_captions": "number of shapes-world captions when --corpus world",
+    "images": "pic2word: a folder of images, or 'world' for rendered shapes-world images",
+    "world_images": "number of rendered images when --images world",
+    "steps": "optimiser steps",
+    "batch_size": "captions (or images) per step and process; global batch = this x processes",
+    "lr": "AdamW learning rate",
+    "weight_decay": "AdamW weight decay",
+    "warmup_steps": "linear learning-rate warm-up steps (0: constant from the start)",
+    "noise": "noise added to text features: none, gaussian, uniform, bernoulli, lincir",
+    "noise_scale": "the noise distribution's scale",
+    "masking": "SMP masking: keywords, template, random_word, whole_caption",
+    "template": "pic2word's prompt, with $ for the pseudo-word",
+    "dropout": "phi's dropout probability",
+    "seed": "seed of everything random in the run",
+    "precision": "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16 or fp16",
+    "bucket": "batch captions of similar token length together",
+    "cache_targets": "cache the captions' CLIP features on disk (one text-encoder pass per step)",
+    "log_every": "log the loss every N steps",
+    "save_every": "write a resumable checkpoint every N steps",
+    "val_every": "validate every N steps (0: only at the end)",
+    "best_metric": "keep OUT/best/ at the best value of this validation metric",
+    "max_seconds": "stop after this many seconds of training (equal-time comparisons)",
+    "device": "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def register(sub) -> None:
+    from lincir.train.config import RUNS, TrainConfig
+
+    p = sub.add_parser("train", help="train phi", description=__doc__)
+    defaults = dataclasses.asdict(RUNS["world"])
+    p.add_argument("--out", required=True, help="run folder (checkpoints, log.jsonl, phi.safetensors)")
+    p.add_argument("--preset", choices=sorted(RUNS), default="world",
+                   help="named run whose settings the options below override (default: world)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--validate-world", action="store_true",
+                   help="validate on the shapes-world benchmark (R@10, mAP@10) every --val-every steps")
+    for f in dataclasses.fields(TrainConfig):
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        if kind == "bool":
+            p.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                           help=f"{HELP[f.name]} (world preset: {defaults[f.name]})")
+            continue
+        conv = float if "float" in kind else int if kind.startswith("int") else str
+        p.add_argument(_flag(f.name), dest=f.name, type=conv, default=None,
+                       help=f"{HELP[f.name]} (world preset: {defaults[f.name]})")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args):
+    from lincir.train.config import RUNS
+
+    base = dataclasses.asdict(RUNS[args.preset])
+    overrides = {k: getattr(args, k) for k in base if getattr(args, k, None) is not None}
+    return type(RUNS[args.preset])(**{**base, **overrides})
+
+
+def run(args) -> int:
+    from lincir.train import distributed
+    from lincir.train.loop import train
+
+    cfg = config_from_args(args)
+    distributed.init()
+    callbacks = []
+    if args.validate_world:
+        from lincir.eval.world_benchmark import world_validation_callback
+
+        callbacks.append(world_validation_callback(cfg))
+    argv = getattr(args, "argv", None)  # set by cli.main: the command as given, also when called in-process
+    command = "lincir " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    rank = distributed.rank()
+    try:
+        result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, callbacks=callbacks,
+                       progress=not args.no_progress, command=command)
+    finally:
+        distributed.shutdown()
+    if rank == 0:
+        last = result.losses[-1][1] if result.losses else float("nan")
+        print(f"trained {result.steps_done} steps in {result.seconds:.1f}s; last loss {last:.5f}; "
+              f"phi written to {result.out_dir / 'phi.safetensors'}")
+    return 0

@@ -1,0 +1,48 @@
+"""`lincir world-main`: the main job on the shapes world (train every method over seeds, evaluate, print a table)."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+
+def register(sub) -> None:
+    from lincir.experiments.main_job_config import PRESETS
+
+    p = sub.add_parser("world-main", help="train and evaluate every method on the shapes world",
+                       description=__doc__)
+    p.add_argument("--out", default="runs/world-main", help="output folder (results.json, timings.json, runs/)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="full", help="full, or quick (a smoke run)")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the preset's)")
+    p.add_argument("--steps", type=int, help="training steps per run (default: the preset's)")
+    p.add_argument("--weights", default="pretrained", help="world CLIP weights: pretrained (shipped) or random")
+    p.add_argument("--overwrite", action="store_true", help="run again over an existing results.json")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import torch
+
+    from lincir.errors import LincirError
+    from lincir.experiments.main_job import run_main_job, table
+    from lincir.experiments.main_job_config import PRESETS
+    from lincir.files import ensure_writable_dir
+
+    cfg = PRESETS[args.preset]
+    changes = {"weights": args.weights}
+    if args.seeds:
+        changes["seeds"] = tuple(args.seeds)
+    if args.steps is not None:
+        if args.steps < 1:
+            raise LincirError(f"--steps: {args.steps} is out of range (must be at least 1)")
+        changes["steps"] = args.steps
+    cfg = dataclasses.replace(cfg, **changes)
+    if (Path(args.out) / "results.json").exists() and not args.overwrite:
+        raise LincirError(f"--out {args.out}: already holds results.json; pass --overwrite to run the job again")
+    ensure_writable_dir(args.out, f"--out {args.out}", create=False)  # before an hour of training, not after
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    results = run_main_job(cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+    print(table(results))
+    print(f"\nclaims: {results['claims']}")
+    print(f"results: {args.out}/results.json; {results['timings']['job_seconds']:.0f}s")
+    return 0

@@ -1,0 +1,74 @@
+"""Noise added to text features during training: the bridge over CLIP's modality gap.
+
+Each function draws noise of `shape` from an explicit generator; `add_noise` adds it to a batch.
+`scale` is the distribution's one knob. The paper's choice is `lincir`.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+NoiseFn = Callable[[tuple, float, torch.Generator], torch.Tensor]
+
+
+def _none(shape: tuple, scale: float, g: torch.Generator) -> torch.Tensor:
+    """No noise: phi only ever sees exact text features."""
+    return torch.zeros(shape)
+
+
+def _gaussian(shape: tuple, scale: float, g: torch.Generator) -> torch.Tensor:
+    """N(0, scale^2 I): every feature blurred by an isotropic ball of one fixed radius."""
+    return scale * torch.randn(shape, generator=g)
+
+
+def _uniform(shape: tuple, scale: float, g: torch.Generator) -> torch.Tensor:
+    """U(-scale, scale) per dimension: a box around each feature, std scale/sqrt(3)."""
+    return scale * (2.0 * torch.rand(shape, generator=g) - 1.0)
+
+
+def _bernoulli(shape: tuple, scale: float, g: torch.Generator) -> torch.Tensor:
+    """+-scale with probability 1/2 per dimension: every feature pushed to a corner of a cube."""
+    return scale * (2.0 * torch.bernoulli(torch.full(shape, 0.5), generator=g) - 1.0)
+
+
+def _lincir(shape: tuple, scale: float, g: torch.Generator) -> torch.Tensor:
+    """scale * u * N(0, I), u ~ U(0, 1) per sample: a mixture of Gaussians of every radius up to `scale`."""
+    u = torch.rand(shape[:-1] + (1,), generator=g)  # (B, 1): one scale per sample
+    n = torch.randn(shape, generator=g)
+    return scale * u * n
+
+
+NOISES: dict[str, NoiseFn] = {
+    "none": _none,
+    "gaussian": _gaussian,
+    "uniform": _uniform,
+    "bernoulli": _bernoulli,
+    "lincir": _lincir,
+}
+
+
+# The scale each distribution is used with when none is given (the paper's: a unit Gaussian, u in [0, 1]).
+DEFAULT_SCALES = {"none": 0.0, "gaussian": 1.0, "uniform": 1.0, "bernoulli": 1.0, "lincir": 1.0}
+
+
+def sample_noise(kind: str, shape: tuple, scale: float, generator: torch.Generator) -> torch.Tensor:
+    """Noise of `kind` and `shape`, drawn from `generator` (float32, CPU)."""
+    if kind not in NOISES:
+        raise KeyError(f"unknown noise {kind!r}; choose from {', '.join(NOISES)}")
+    return NOISES[kind](tuple(shape), float(scale), generator)
+
+
+def add_noise(features: torch.Tensor, kind: str, scale: float, generator: torch.Generator) -> torch.Tensor:
+    """features (B, d) plus noise of `kind`; one generator for the whole batch."""
+    noise = sample_noise(kind, tuple(features.shape), scale, generator)
+    return features + noise.to(device=features.device, dtype=features.dtype)
+
+
+def add_keyed_noise(
+    features: torch.Tensor, kind: str, scale: float, generators: list[torch.Generator]
+) -> torch.Tensor:
+    """features (B, d) plus noise drawn per sample from its own generator (independent of batch layout)."""
+    d = features.shape[-1]
+    noise = torch.cat([sample_noise(kind, (1, d), scale, g) for g in generators])  # (B, d)
+    return features + noise.to(device=features.device, dtype=features.dtype)

@@ -1,0 +1,64 @@
+"""Features computed once per (corpus, backbone) and kept on disk, memory-mapped: caption targets for
+text-only training and image features for the image-based baseline."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from lincir.files import atomic_write, cache_dir, sha256_text
+
+
+def _cached_array(key: str, kind: str, compute: Callable[[], np.ndarray], use_cache: bool = True) -> np.ndarray:
+    path = cache_dir(kind) / f"{key}.npy"
+    if use_cache and path.is_file():
+        try:
+            return np.load(path, mmap_mode="r")
+        except (ValueError, OSError):
+            pass  # a damaged cache entry is recomputed, never trusted
+    arr = compute()
+    if use_cache:
+        atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), arr))
+    return arr
+
+
+def token_lengths(backbone, captions: list[str], chunk: int = 4096) -> torch.Tensor:
+    """Tokens per caption (start and end of text included), for length bucketing."""
+    out = []
+    for i in range(0, len(captions), chunk):
+        out.append(backbone.tokenizer(captions[i:i + chunk]).argmax(dim=-1) + 1)
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+
+
+def encode_captions(backbone, captions: list[str], batch_size: int = 256, lengths: torch.Tensor | None = None,
+                    progress: bool = False) -> np.ndarray:
+    """E_T of every caption (N, d) float32, batched by similar length so each batch is trimmed tight."""
+    from tqdm.auto import tqdm
+
+    lengths = token_lengths(backbone, captions) if lengths is None else lengths
+    order = torch.argsort(lengths, stable=True)
+    out = np.zeros((len(captions), backbone.embed_dim), dtype=np.float32)
+    with tqdm(total=len(captions), desc="caption features", disable=not progress) as bar:
+        feats = backbone.encode_texts([captions[j] for j in order.tolist()], batch_size, on_batch=bar.update)
+    out[order.numpy()] = feats.numpy()
+    return out
+
+
+def caption_targets(backbone, captions: list[str], corpus_key: str, use_cache: bool = True,
+                    progress: bool = False) -> np.ndarray:
+    """Cached E_T(captions): keyed by the corpus content and the backbone with its weights."""
+    key = sha256_text("targets-v1", backbone.fingerprint(), corpus_key, str(len(captions)))
+    return _cached_array(key, "targets", lambda: encode_captions(backbone, captions, progress=progress), use_cache)
+
+
+@torch.no_grad()
+def encode_image_tensors(backbone, pixels: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    """E_I of preprocessed pixels (N, 3, H, W) -> (N, d) float32."""
+    out = [backbone.encode_images(pixels[i:i + batch_size]).float().cpu() for i in range(0, len(pixels), batch_size)]
+    return torch.cat(out).numpy()
+
+
+def cached_image_features(backbone, key: str, compute: Callable[[], np.ndarray], use_cache: bool = True) -> np.ndarray:
+    """Image features under a caller's key (image list hash), together with the backbone's fingerprint."""
+    return _cached_array(sha256_text("images-v1", backbone.fingerprint(), key), "image-features", compute, use_cache)

@@ -1,0 +1,57 @@
+"""What the main job trains and measures (`MainJobConfig`) and its two presets; importable without torch."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from lincir.train.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class MainJobConfig:
+    """What the main job trains and measures."""
+
+    backbone: str = "shapes-clip"
+    weights: str = "pretrained"  # "random" only for tests of the machinery
+    seeds: tuple[int, ...] = (0, 1, 2)  # LinCIR (paper's noise and none), template masking, Pic2Word
+    other_noise_seeds: tuple[int, ...] = (0,)  # the other noise distributions (a 10-minute budget)
+    steps: int = 300
+    batch_size: int = 64
+    lr: float = 1e-3
+    world_captions: int = 20000
+    world_images: int = 20000
+    noises: tuple[str, ...] = ("none", "gaussian", "uniform", "bernoulli", "lincir")
+    shifts: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5)  # x the mean image-feature norm; the natural gap is ~0.5
+    size: str = "full"  # world benchmark size (see benchmark.SIZES)
+    bench_seed: int = 0
+
+    def noise_seeds(self, noise: str) -> tuple[int, ...]:
+        if noise in ("none", "lincir"):
+            return self.seeds
+        return tuple(s for s in self.other_noise_seeds if s in self.seeds) or self.seeds[:1]
+
+    def runs(self) -> list[tuple[str, TrainConfig]]:
+        """(run name, training config) of every phi the job trains."""
+        from lincir.core.noise import DEFAULT_SCALES
+
+        base = TrainConfig(backbone=self.backbone, weights=self.weights, steps=self.steps, lr=self.lr,
+                           batch_size=self.batch_size, world_captions=self.world_captions,
+                           world_images=self.world_images, save_every=self.steps,
+                           log_every=max(1, self.steps // 10), device="cpu")
+        out = []
+        for seed in self.seeds:
+            for noise in self.noises:
+                if seed in self.noise_seeds(noise):
+                    out.append((f"lincir-{noise}-s{seed}", dataclasses.replace(
+                        base, noise=noise, noise_scale=DEFAULT_SCALES[noise], seed=seed)))
+            out.append((f"lincir-template-s{seed}", dataclasses.replace(base, masking="template", seed=seed)))
+            out.append((f"pic2word-s{seed}", dataclasses.replace(base, objective="pic2word", noise="none",
+                                                                  seed=seed)))
+        return out
+
+
+PRESETS = {
+    "full": MainJobConfig(),
+    "quick": MainJobConfig(seeds=(0, 1), steps=40, world_captions=3000, world_images=3000,
+                           noises=("none", "lincir"), shifts=(0.0, 1.5), size="quick"),
+}

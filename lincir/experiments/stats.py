@@ -1,0 +1,36 @@
+"""Statistics over seeds, and the one rule by which a difference between two arms counts.
+
+The rule, used by the main job's targets and by every verdict the notebooks print: arm A beats arm B when the
+difference of their means is larger than the noise of that difference, which is the spread of the per-seed
+differences when the same seeds pair the two arms (a seed fixes phi's initialisation, the caption order and
+the dropout and noise keys in both), else the larger of the two arms' seed spreads, and never less than
+`tolerance` points. A difference inside that margin is "level".
+"""
+from __future__ import annotations
+
+import statistics
+from typing import Sequence
+
+SUPPORTED, LEVEL, NOT_SUPPORTED = "supported", "level (within the seed spread)", "not supported"
+
+
+def mean_std(values: Sequence[float]) -> dict:
+    """{"mean", "std" (population, 0 for one value), "values"} of one arm over seeds."""
+    values = [float(v) for v in values]
+    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+            "values": values}
+
+
+def paired_differences(a: dict, b: dict) -> dict:
+    """mean_std of the per-seed differences a - b of two cells whose "values" are paired seed by seed."""
+    if len(a["values"]) != len(b["values"]):
+        raise ValueError(f"paired cells need the same seeds ({len(a['values'])} against {len(b['values'])} values)")
+    return mean_std([x - y for x, y in zip(a["values"], b["values"])])
+
+
+def compare(a: dict, b: dict, tolerance: float = 0.5, paired: bool = False) -> tuple[str, float]:
+    """(verdict, difference of means) for "a beats b" on {"mean", "std", "values"} cells, by the rule above."""
+    diff = a["mean"] - b["mean"]
+    spread = paired_differences(a, b)["std"] if paired else max(a.get("std", 0.0), b.get("std", 0.0))
+    margin = max(spread, tolerance)
+    return (SUPPORTED if diff > margin else NOT_SUPPORTED if diff < -margin else LEVEL), diff

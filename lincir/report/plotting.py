@@ -1,0 +1,215 @@
+"""One look for every figure of the notebooks, and where figures and their key numbers are written.
+
+Figures go to `figures/` at the repository root (PNG and SVG, named `<notebook>_<name>`), the key numbers of a
+notebook to `figures/<notebook>.json` beside them. A quick run (LINCIR_QUICK=1 or quick=True) writes to
+`figures/quick/` instead, so it never overwrites a full run's results; $LINCIR_FIGURES overrides both.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from lincir.files import atomic_write, atomic_write_json
+
+FORMATS = ("png", "svg")
+# One colour per noise distribution and per method, the same in every figure (seaborn's colorblind palette).
+NOISE_ORDER = ("none", "gaussian", "uniform", "bernoulli", "lincir")
+MODALITY_COLOURS = {"image": "#0173b2", "text": "#de8f05"}
+
+
+def use_style() -> None:
+    """The one seaborn style of the project; also makes SVG output byte-stable (fixed ids, no date)."""
+    import matplotlib as mpl
+    import seaborn as sns
+
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind", font_scale=0.9)
+    mpl.rcParams.update({
+        "figure.dpi": 100, "savefig.dpi": 150, "savefig.bbox": "tight", "svg.hashsalt": "lincir",
+        "axes.titlesize": "medium", "axes.titleweight": "bold", "legend.frameon": False,
+        "image.cmap": "viridis",
+    })
+
+
+def palette(names: Sequence[str]) -> dict[str, tuple]:
+    """Colours for names in a fixed order: noise distributions keep their colour whatever subset is shown."""
+    import seaborn as sns
+
+    colours = sns.color_palette("colorblind", 10)
+    order = list(NOISE_ORDER) + [n for n in names if n not in NOISE_ORDER]
+    return {n: colours[order.index(n) % len(colours)] for n in names}
+
+
+def is_quick(quick: bool | None = None) -> bool:
+    """quick as given, else the LINCIR_QUICK environment switch."""
+    return bool(quick) or os.environ.get("LINCIR_QUICK") == "1"
+
+
+def repo_root(start: str | Path | None = None) -> Path:
+    """The nearest folder at or above `start` (default: the working directory) holding pyproject.toml and
+    lincir/: notebooks run with cwd notebooks/, and their figures belong to the repository, not to notebooks/."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "lincir").is_dir():
+            return folder
+    return here
+
+
+def figures_dir(quick: bool | None = None) -> Path:
+    """$LINCIR_FIGURES, else figures/ (full run) or figures/quick/ (quick run) at the repository root."""
+    env = os.environ.get("LINCIR_FIGURES")
+    folder = Path(env) if env else repo_root() / "figures" / ("quick" if is_quick(quick) else "")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def save_figure(fig, notebook: str, name: str, quick: bool | None = None,
+                formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Write fig as <figures>/<notebook>_<name>.png and .svg (atomically); returns the paths."""
+    folder = figures_dir(quick)
+    paths = []
+    for fmt in formats:
+        meta = {"Date": None} if fmt == "svg" else {"Software": None} if fmt == "png" else None
+        paths.append(atomic_write(folder / f"{notebook}_{name}.{fmt}",
+                                  lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, metadata=meta)))
+    return paths
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready copy: numpy and torch scalars and arrays to Python numbers and lists; NaN and inf to None."""
+    if hasattr(value, "detach"):  # torch tensors
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return [plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def save_numbers(notebook: str, numbers: dict, quick: bool | None = None) -> Path:
+    """Write the notebook's key numbers to <figures>/<notebook>.json (sorted keys, NaN as null)."""
+    return atomic_write_json(figures_dir(quick) / f"{notebook}.json", plain(numbers))
+
+
+def load_numbers(notebook: str, quick: bool | None = None) -> dict | None:
+    """A notebook's saved numbers, or None when it has not been run (in this mode)."""
+    import json
+
+    path = figures_dir(quick) / f"{notebook}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+# ---------------------------------------------------------------- figures used by several notebooks
+
+
+def mean_std_lines(ax, xs: Sequence[float], by_name: dict[str, Sequence[dict]], xlabel: str, ylabel: str,
+                   colours: dict | None = None) -> None:
+    """One line per name through {"mean", "std"} points at xs, with a band of one standard deviation."""
+    colours = colours or palette(list(by_name))
+    for name, points in by_name.items():
+        mean = np.array([p["mean"] for p in points])
+        std = np.array([p["std"] for p in points])
+        ax.plot(xs, mean, marker="o", label=name, color=colours[name])
+        ax.fill_between(xs, mean - std, mean + std, color=colours[name], alpha=0.2, linewidth=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+
+
+def bar_with_seeds(ax, names: Sequence[str], cells: Sequence[dict], ylabel: str, colour=None) -> None:
+    """Bars of the mean with every seed's value as a dot and one standard deviation as an error bar."""
+    x = np.arange(len(names))
+    means = [c["mean"] for c in cells]
+    ax.bar(x, means, yerr=[c["std"] for c in cells], color=colour or "#0173b2", alpha=0.75, capsize=4)
+    for xi, c in zip(x, cells):
+        vals = c.get("values", [])
+        ax.scatter(np.full(len(vals), xi) + np.linspace(-0.12, 0.12, len(vals)), vals, color="black", s=12, zorder=3)
+    ax.set_xticks(x, names, rotation=20, ha="right")
+    ax.set_ylabel(ylabel)
+
+
+def image_rows(rows: Sequence[dict], k: int, title: str | None = None):
+    """A grid with one row per query: the reference image, then the top-k results (green frame: a ground
+    truth). rows: {"reference": uint8 (H, W, 3), "text": str, "results": [uint8 images], "hits": [bool]}, and
+    optionally "labels": [str] written under the results."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), k + 1, figsize=(1.45 * (k + 1), 1.75 * len(rows)), squeeze=False)
+    for r, row in enumerate(rows):
+        axes[r, 0].imshow(row["reference"])
+        axes[r, 0].set_title("reference", fontsize=8)
+        axes[r, 0].set_xlabel(_wrap(row["text"], 26), fontsize=7)
+        for c in range(k):
+            ax = axes[r, c + 1]
+            if c < len(row["results"]):
+                ax.imshow(row["results"][c])
+                hit = row["hits"][c]
+                for side in ax.spines.values():
+                    side.set_visible(True)
+                    side.set_color("#029e73" if hit else "#bbbbbb")
+                    side.set_linewidth(3 if hit else 1)
+                ax.set_title(f"#{c + 1}" + (" ✓" if hit else ""), fontsize=8)
+                if row.get("labels"):
+                    ax.set_xlabel(_wrap(row["labels"][c], 14), fontsize=6)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)[:4])
+
+
+def modality_scatter(ax, xy: np.ndarray, n_images: int, title: str) -> None:
+    """2-D points coloured by modality: the first n_images rows are images, the rest texts."""
+    for name, part in (("image", xy[:n_images]), ("text", xy[n_images:])):
+        ax.scatter(part[:, 0], part[:, 1], s=5, alpha=0.55, color=MODALITY_COLOURS[name], label=f"{name} features",
+                   linewidths=0)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def heatmap_cells(ax, grid: dict, title: str, vmin: float | None = None, vmax: float | None = None) -> None:
+    """A heatmap of {row: {column: {"mean", "std"}}} annotated "mean\\n± std" (rows may lack columns)."""
+    rows = list(grid)
+    cols = list(dict.fromkeys(c for r in rows for c in grid[r]))
+    try:
+        cols.sort(key=float)  # numeric column labels (noise scales) in numeric order
+    except ValueError:
+        pass
+    mean = np.full((len(rows), len(cols)), np.nan)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            if c in grid[r]:
+                mean[i, j] = grid[r][c]["mean"]
+    im = ax.imshow(mean, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            if c in grid[r]:
+                cell = grid[r][c]
+                bright = im.norm(cell["mean"]) > 0.6
+                ax.text(j, i, f"{cell['mean']:.1f}\n± {cell['std']:.1f}", ha="center", va="center", fontsize=8,
+                        color="black" if bright else "white")
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.grid(False)
+    ax.set_title(title)

@@ -1,0 +1,96 @@
+"""What defines a training run: `TrainConfig`, its checks, and the named presets (`RUNS`).
+
+Importable without torch, so `lincir train --help` prints at once."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from lincir.errors import LincirError
+
+OBJECTIVES = ("lincir", "pic2word")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved beside its checkpoints)."""
+
+    backbone: str = "shapes-clip"
+    weights: str = "pretrained"  # "pretrained", "random", or a checkpoint path
+    objective: str = "lincir"  # "lincir" (text only) or "pic2word" (images)
+    corpus: str = "world"  # a caption file, or "world" for the shapes world's captions
+    corpus_format: str = "auto"
+    corpus_column: str | None = None
+    world_captions: int = 20000  # corpus size when corpus == "world"
+    images: str = "world"  # pic2word: a folder of images, or "world"
+    world_images: int = 6000
+    steps: int = 1000
+    batch_size: int = 64  # per process; the global batch is batch_size x processes
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 0
+    noise: str = "lincir"
+    noise_scale: float = 1.0
+    masking: str = "keywords"
+    template: str = "a photo of $"  # pic2word's text; also the SMP fallback
+    dropout: float = 0.5
+    seed: int = 0
+    precision: str = "auto"  # bf16 autocast on CUDA when supported; fp32 on CPU
+    bucket: bool = True  # batch captions of similar length
+    cache_targets: bool = True  # cache E_T(captions) on disk: one text-encoder pass per step
+    log_every: int = 10
+    save_every: int = 100
+    val_every: int = 0  # 0: validate only at the end
+    best_metric: str | None = None  # keep out/best/ at the best value of this validation metric
+    max_seconds: float | None = None  # stop early after this much training time (equal-time comparisons)
+    device: str = "auto"
+
+    def validate(self) -> None:
+        """Out-of-range options fail here, before anything is loaded or written."""
+        from lincir.core.masking import STRATEGIES  # the registries live with the math they name
+        from lincir.core.noise import NOISES
+
+        checks = [
+            (self.objective in OBJECTIVES, "--objective", f"one of {OBJECTIVES}"),
+            (self.noise in NOISES, "--noise", f"one of {tuple(NOISES)}"),
+            (self.precision in PRECISIONS, "--precision", f"one of {PRECISIONS}"),
+            (self.steps >= 1, "--steps", "at least 1"),
+            (self.batch_size >= 1, "--batch-size", "at least 1"),
+            (self.lr > 0 and math.isfinite(self.lr), "--lr", "a positive number"),
+            (self.weight_decay >= 0, "--weight-decay", "non-negative"),
+            (self.warmup_steps >= 0, "--warmup-steps", "non-negative"),
+            (self.noise_scale >= 0 and math.isfinite(self.noise_scale), "--noise-scale", "non-negative"),
+            (0.0 <= self.dropout < 1.0, "--dropout", "in [0, 1)"),
+            (self.log_every >= 1, "--log-every", "at least 1"),
+            (self.save_every >= 1, "--save-every", "at least 1"),
+            (self.val_every >= 0, "--val-every", "non-negative"),
+            (self.world_captions >= 1, "--world-captions", "at least 1"),
+            (self.world_images >= 1, "--world-images", "at least 1"),
+            (self.corpus_format in ("auto", "txt", "tsv", "csv", "parquet"), "--corpus-format",
+             "auto, txt, tsv, csv or parquet"),
+            (self.template.count("$") == 1, "--template", "a text holding the placeholder $ once"),
+            (self.max_seconds is None or self.max_seconds > 0, "--max-seconds", "positive"),
+        ]
+        checks.append((self.masking in STRATEGIES, "--masking", f"one of {tuple(STRATEGIES)}"))
+        for ok, option, want in checks:
+            if not ok:
+                value = {"--objective": self.objective, "--noise": self.noise}.get(option)
+                shown = value if value is not None else getattr(self, option[2:].replace("-", "_"))
+                raise LincirError(f"{option}: {shown!r} is out of range (must be {want})")
+
+
+# Named runs: the embedded default, its quick form, and the paper's recipe (on a GPU machine).
+# The world presets train for hundreds of steps, not the paper's 20k: a 10x larger learning rate than the
+# authors' 1e-4 reaches the same plateau there (measured: R@10 65 at 1e-3 vs 51 at 5e-4 after 300 steps).
+RUNS: dict[str, TrainConfig] = {
+    "world": TrainConfig(steps=300, batch_size=64, lr=1e-3),
+    "world-quick": TrainConfig(steps=60, batch_size=64, lr=1e-3, world_captions=2000, save_every=30),
+    "paper": TrainConfig(backbone="ViT-L-14", corpus="cc3m.tsv", steps=20000, batch_size=512, save_every=1000,
+                         val_every=1000, log_every=50),
+}
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up over `warmup_steps`, then constant (the authors' schedule)."""
+    return cfg.lr * (min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0)
