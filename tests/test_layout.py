@@ -161,3 +161,25 @@ def test_cli_help_imports_no_heavy_library(argv):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert "usage: lincir" in out
     assert out.strip().endswith("HEAVY []"), out[-300:]
+
+
+def test_notebooks_import_public_names_that_exist():
+    import importlib
+    import json
+
+    bad = []
+    for nb in sorted((PACKAGE.parent / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        src = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "lincir":
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    if alias.name.startswith("_"):
+                        bad.append(f"{nb.name}: private name {node.module}.{alias.name}")
+                    elif not hasattr(module, alias.name):
+                        try:
+                            importlib.import_module(f"{node.module}.{alias.name}")
+                        except ImportError:
+                            bad.append(f"{nb.name}: {node.module} has no {alias.name}")
+    assert not bad, "\n".join(bad)
