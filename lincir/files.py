@@ -234,6 +234,15 @@ def check_output_location(out: str | os.PathLike, inputs: dict[str, str | os.Pat
     return out_r
 
 
+def file_input_root(path: str | os.PathLike) -> Path | None:
+    """The folder an input file lives in, protected like a dataset folder; None when that folder is the
+    working folder or above it (`--corpus cc3m.tsv --out runs/x` in one project folder is what was asked)."""
+    if not Path(path).is_file():
+        return None  # a missing input is reported by its reader, not here
+    parent = real_path(path).parent
+    return None if _inside(real_path(os.getcwd()), parent) else parent
+
+
 def check_name(name: str, option: str) -> str:
     """A file-name part given on the command line: it must stay in its folder (no separators, no `..`)."""
     bad = (not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name

@@ -7,19 +7,24 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lincir.files import atomic_write, cache_dir, sha256_text
+from lincir.files import atomic_write, atomic_write_text, cache_dir, sha256_file, sha256_text
 
 
 def _cached_array(key: str, kind: str, compute: Callable[[], np.ndarray], use_cache: bool = True) -> np.ndarray:
+    """A cache entry `<key>.npy` with its content checksum beside it (`<key>.npy.sha256`): an entry that is
+    truncated, altered (same size, valid header) or lacks its checksum is recomputed, never trusted."""
     path = cache_dir(kind) / f"{key}.npy"
-    if use_cache and path.is_file():
+    check = path.with_name(path.name + ".sha256")
+    if use_cache and path.is_file() and check.is_file():
         try:
-            return np.load(path, mmap_mode="r")
-        except (ValueError, OSError):
+            if check.read_text(encoding="ascii").strip() == sha256_file(path):
+                return np.load(path, mmap_mode="r")
+        except (ValueError, OSError, UnicodeDecodeError):
             pass  # a damaged cache entry is recomputed, never trusted
     arr = compute()
     if use_cache:
         atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), arr))
+        atomic_write_text(check, sha256_file(path) + "\n")
     return arr
 
 

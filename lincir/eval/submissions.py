@@ -14,7 +14,7 @@ from typing import Any
 from lincir.errors import LincirError
 from lincir.eval import metrics as M
 from lincir.eval.benchmarks.base import Benchmark, Rankings, int_id
-from lincir.files import atomic_write_json
+from lincir.files import atomic_write_json, check_name
 
 CIRR_TOP, CIRR_SUBSET_TOP, CIRCO_TOP = 50, 3, 50
 
@@ -41,16 +41,25 @@ def circo_submission(bench: Benchmark, rankings: Rankings) -> dict[str, list[int
             for q, r in zip(part.queries, rankings[part.name], strict=True)}
 
 
-def write_submission(bench: Benchmark, rankings: Rankings, out_dir, name: str = "lincir") -> list[Path]:
-    """Write the server file(s) for a CIRR test1 or CIRCO test benchmark into `out_dir`; return their paths."""
+def submission_paths(bench: Benchmark, out_dir, name: str = "lincir") -> list[Path]:
+    """The file(s) write_submission writes; `name` must be a plain name (it never leaves `out_dir`)."""
+    check_name(name, "--name")
     out_dir = Path(out_dir)
     if bench.name == "cirr":
-        recall, subset = cirr_submission(bench, rankings)
-        return [atomic_write_json(out_dir / f"{name}_cirr_{bench.split}_recall.json", recall),
-                atomic_write_json(out_dir / f"{name}_cirr_{bench.split}_recall_subset.json", subset)]
+        return [out_dir / f"{name}_cirr_{bench.split}_recall.json",
+                out_dir / f"{name}_cirr_{bench.split}_recall_subset.json"]
     if bench.name == "circo":
-        return [atomic_write_json(out_dir / f"{name}_circo_{bench.split}.json", circo_submission(bench, rankings))]
+        return [out_dir / f"{name}_circo_{bench.split}.json"]
     raise LincirError(f"--benchmark: test-server submissions exist for cirr and circo, not {bench.name}")
+
+
+def write_submission(bench: Benchmark, rankings: Rankings, out_dir, name: str = "lincir") -> list[Path]:
+    """Write the server file(s) for a CIRR test1 or CIRCO test benchmark into `out_dir`; return their paths."""
+    paths = submission_paths(bench, out_dir, name)
+    if bench.name == "cirr":
+        recall, subset = cirr_submission(bench, rankings)
+        return [atomic_write_json(paths[0], recall), atomic_write_json(paths[1], subset)]
+    return [atomic_write_json(paths[0], circo_submission(bench, rankings))]
 
 
 @dataclass
