@@ -259,15 +259,17 @@ LOCK_FILE = ".lincir.lock"
 class OutputLock:
     """An exclusive lock on an output folder for a command's whole run, so a second run into it fails at once.
 
-    flock is released by the kernel when the process dies, so a killed run never leaves a stale lock; the
-    lock file itself stays (removing it would let two later runs lock two different files)."""
+    flock is released by the kernel when the process dies, so a killed run never leaves a stale lock (only
+    its file, which the next run takes over). On exit the lock file is removed, and the folder too when this
+    run created it and left nothing in it (a refused run leaves no trace)."""
 
     def __init__(self, folder: str | os.PathLike, name: str):
-        self.folder, self.name, self._fd = Path(folder), name, None
+        self.folder, self.name, self._fd, self._created = Path(folder), name, None, False
 
     def __enter__(self) -> "OutputLock":
         import fcntl
 
+        self._created = not self.folder.exists()
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / LOCK_FILE
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -285,6 +287,12 @@ class OutputLock:
 
     def __exit__(self, *exc) -> None:
         if self._fd is not None:
+            try:
+                (self.folder / LOCK_FILE).unlink(missing_ok=True)
+                if self._created and not any(self.folder.iterdir()):
+                    self.folder.rmdir()
+            except OSError:
+                pass
             os.close(self._fd)  # closing releases the flock
             self._fd = None
 
