@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from test_bad_inputs import TRAIN, one_line_error
 
-from lincir.cli import main
-
 CIRCO = ["--benchmark", "circo", "--data-root", "nowhere"]
 EVAL = ["evaluate", *CIRCO, "--backbone", "shapes-clip", "--out", "never-written"]
 

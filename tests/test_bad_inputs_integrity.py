@@ -87,7 +87,8 @@ def test_altered_image_feature_shard_is_recomputed(tmp_path):
     from lincir.data.images import image_features
 
     class Tiny:  # the least a backbone needs for the feature cache
-        name, embed_dim, preprocess = "tiny", 3, staticmethod(lambda im: torch.tensor(np.asarray(im)).float().mean((0, 1)))
+        name, embed_dim = "tiny", 3
+        preprocess = staticmethod(lambda im: torch.tensor(np.asarray(im)).float().mean((0, 1)))  # (3,)
         encoded = 0
 
         def fingerprint(self):

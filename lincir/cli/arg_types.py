@@ -38,7 +38,9 @@ def float_in(low: float, high: float | None = None, low_open: bool = False, high
 
     def parse(text: str) -> float:
         value = _number(float, text)
-        if value < low or (low_open and value == low) or (high is not None and (value > high or (high_open and value == high))):
+        too_low = value < low or (low_open and value == low)
+        too_high = high is not None and (value > high or (high_open and value == high))
+        if too_low or too_high:
             left = "(" if low_open else "["
             right = ("inf)" if high is None else f"{high:g}" + (")" if high_open else "]"))
             raise argparse.ArgumentTypeError(f"{value:g} is out of range (must be in {left}{low:g}, {right})")

@@ -61,8 +61,8 @@ def open_image(ref: ImageRef) -> Image.Image:
         raise LincirError(f"{ref.path}: image larger than {Image.MAX_IMAGE_PIXELS:,} pixels (PIL's "
                           f"decompression-bomb limit); refused") from None
     except (OSError, ValueError, SyntaxError) as e:  # PIL raises all three on damaged files
-        raise LincirError(f"{ref.path}: cannot read image ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") \
-            from None
+        detail = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise LincirError(f"{ref.path}: cannot read image ({detail})") from None
     if ref.crop is None:
         return im
     return crop_image(im, ref.crop.box, ref.crop.dilate, ref.crop.pad_square)
