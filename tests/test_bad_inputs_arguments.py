@@ -49,7 +49,7 @@ CASES = [  # (argv, needle): each must end in argparse's one line naming the opt
 @pytest.mark.parametrize("argv,needle", CASES, ids=[" ".join(a[:2] + a[-2:]) for a, _ in CASES])
 def test_numeric_and_device_flags_are_checked_at_parse_time(capsys, argv, needle):
     line = one_line_error(argv, capsys, needle)
-    assert "out of range" in line or "not a" in line or "unrecognized" in line
+    assert "must be at least" in line or "out of range" in line or "not a" in line or "unrecognized" in line
 
 
 def test_the_library_checks_the_same_ranges():

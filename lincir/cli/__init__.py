@@ -66,7 +66,10 @@ def _os_error_line(e: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or argparse's one-line error: a status to return, also in-process
+        return int(e.code or 0)
     args.argv = argv  # what the run records as its command (sys.argv is the caller's when called in-process)
     debug = bool(getattr(args, "debug", False))
     try:

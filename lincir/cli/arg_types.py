@@ -26,7 +26,7 @@ def int_at_least(low: int):
     def parse(text: str) -> int:
         value = _number(int, text)
         if value < low:
-            raise argparse.ArgumentTypeError(f"{value} is out of range (must be {low} or more)")
+            raise argparse.ArgumentTypeError(f"must be at least {low} (got {value})")
         return value
 
     parse.__name__ = f"integer >= {low}"
