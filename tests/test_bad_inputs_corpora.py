@@ -6,7 +6,9 @@ import csv
 import io
 import re
 
+import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_bad_inputs import _write, one_line_error, train_on
@@ -218,3 +220,36 @@ def test_tsv_reader_property(tmp_path_factory, rows):
     path.write_bytes(("caption\turl\n" + "".join(f"{r}\thttp://x\n" for r in rows)).encode("utf-8"))
     expected = [c for c in (clean_caption(r) for r in rows) if c]
     assert _read_or_refused(path, column="caption") == (expected or None)
+
+
+def test_duplicated_corpus_targets_encode_each_caption_once(monkeypatch):
+    import lincir.data.feature_cache as FC
+
+    class Fake:
+        def fingerprint(self):
+            return "fake|0"
+
+    encoded = []
+
+    def fake_encode(backbone, captions, progress=False):
+        encoded.append(len(captions))
+        return np.array([[float(len(c)), 1.0] for c in captions], dtype=np.float32)
+
+    monkeypatch.setattr(FC, "encode_captions", fake_encode)
+    captions = ["a red cube", "a ball"] * 1000
+    out = FC.caption_targets(Fake(), captions, "k", use_cache=False)
+    assert encoded == [2] and out.shape == (2000, 2) and out[2].tolist() == out[0].tolist() == [10.0, 1.0]
+    few = [f"caption {i}" for i in range(10)] + ["caption 0"]  # mostly distinct: encoded as before
+    FC.caption_targets(Fake(), few, "k2", use_cache=False)
+    assert encoded[-1] == 11
+
+
+def test_distinct_tokenizer_gives_the_same_ids():
+    import open_clip
+
+    from lincir.models.backbones import _DistinctTokenizer
+
+    raw = open_clip.get_tokenizer("ViT-B-32")
+    texts = ["a red cube", "a ball", "a red cube", "", "a ball"]
+    assert torch.equal(_DistinctTokenizer(raw)(texts), raw(texts))
+    assert _DistinctTokenizer(raw).context_length == raw.context_length

@@ -87,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"lincir {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug of ours, still one line: the traceback is one --debug away
+        if debug:
+            raise
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        print(f"lincir {args.command}: internal error: {type(e).__name__}: {first} (a bug: please report it "
+              f"with the output of --debug)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -52,9 +52,24 @@ def encode_captions(backbone, captions: list[str], batch_size: int = 256, length
 
 def caption_targets(backbone, captions: list[str], corpus_key: str, use_cache: bool = True,
                     progress: bool = False) -> np.ndarray:
-    """Cached E_T(captions): keyed by the corpus content and the backbone with its weights."""
-    key = sha256_text("targets-v1", backbone.fingerprint(), corpus_key, str(len(captions)))
-    return _cached_array(key, "targets", lambda: encode_captions(backbone, captions, progress=progress), use_cache)
+    """Cached E_T(captions): keyed by the corpus content and the backbone with its weights.
+
+    A corpus that is mostly duplicates (at most half its captions distinct) is encoded once per distinct
+    caption, so 100,000 copies of one caption cost one encoding; its entry has its own key, since batches of
+    other composition may differ in the last bits (corpora with few duplicates are encoded as before)."""
+    distinct = list(dict.fromkeys(captions))
+    if len(distinct) * 2 > len(captions):
+        key = sha256_text("targets-v1", backbone.fingerprint(), corpus_key, str(len(captions)))
+        return _cached_array(key, "targets", lambda: encode_captions(backbone, captions, progress=progress),
+                             use_cache)
+
+    def compute() -> np.ndarray:
+        where = {c: i for i, c in enumerate(distinct)}
+        feats = encode_captions(backbone, distinct, progress=progress)  # (U, d)
+        return feats[np.fromiter((where[c] for c in captions), dtype=np.int64, count=len(captions))]
+
+    key = sha256_text("targets-distinct-v1", backbone.fingerprint(), corpus_key, str(len(captions)))
+    return _cached_array(key, "targets", compute, use_cache)
 
 
 @torch.no_grad()

@@ -76,11 +76,33 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+class _DistinctTokenizer:
+    """open_clip's tokenizer, run once per distinct text of a call: token ids are a pure function of the text,
+    so a corpus of many duplicates tokenises in the time of its distinct captions (exact, same ids)."""
+
+    def __init__(self, tokenizer):
+        self._tok = tokenizer
+
+    def __call__(self, texts, *args, **kwargs) -> torch.Tensor:
+        if isinstance(texts, str) or args or kwargs:
+            return self._tok(texts, *args, **kwargs)
+        texts = list(texts)
+        unique = list(dict.fromkeys(texts))
+        if len(unique) == len(texts):
+            return self._tok(texts)
+        where = {t: i for i, t in enumerate(unique)}
+        return self._tok(unique)[torch.tensor([where[t] for t in texts], dtype=torch.long)]
+
+    def __getattr__(self, name):  # context_length, encode, decode, ...: the wrapped tokenizer's
+        return getattr(self._tok, name)
+
+
 class Backbone:
     """A frozen open_clip CLIP with its tokenizer, image transform and the placeholder token id."""
 
     def __init__(self, name: str, model: nn.Module, preprocess, tokenizer, weights: str, device: torch.device):
-        self.name, self.model, self.preprocess, self.tokenizer = name, model, preprocess, tokenizer
+        self.name, self.model, self.preprocess = name, model, preprocess
+        self.tokenizer = _DistinctTokenizer(tokenizer)
         self.weights = weights  # "random", a pretrained tag, or a file path: part of every cache key
         self.device = device
         self._fingerprint: str | None = None
