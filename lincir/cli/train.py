@@ -110,4 +110,5 @@ def run(args) -> int:
         last = result.losses[-1][1] if result.losses else float("nan")
         print(f"trained {result.steps_done} steps in {result.seconds:.1f}s; last loss {last:.5f}; "
               f"phi written to {result.out_dir / 'phi.safetensors'}")
+        print(f"data: {result.corpus}")  # every record skipped, cut or joined is counted here
     return 0

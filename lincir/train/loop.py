@@ -42,6 +42,7 @@ class TrainResult:
     val: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     stopped_early: bool = False
+    corpus: str = ""  # what reading the training data did (captions read, cut, skipped empty, joined)
 
 
 def autocast_for(device: torch.device, precision: str):
@@ -190,7 +191,7 @@ def _train(cfg: TrainConfig, out: Path, is_main: bool, resume: bool, overwrite: 
                                              "corpus": data.source, "processes": dist.world_size()})
         atomic_write_text(out / LOG, "".join(json.dumps(r, sort_keys=True) + "\n" for r in log_rows))
     result = TrainResult(out, start, [(r["step"], r["loss"]) for r in log_rows if "loss" in r],
-                         [r for r in log_rows if "val" in r])
+                         [r for r in log_rows if "val" in r], corpus=data.source)
     callbacks = callbacks or []
     best = -math.inf
     from tqdm.auto import tqdm
