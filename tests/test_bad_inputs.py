@@ -97,7 +97,7 @@ def test_missing_corpus_and_folder_as_corpus(tmp_path, capsys):
 
 
 def test_corpus_options_out_of_range(tmp_path, capsys):
-    corpus = _write(tmp_path / "c.txt", b"a red cube\n")
+    corpus = _write(tmp_path / "c" / "c.txt", b"a red cube\n")  # its own folder: --out may not be inside it
     one_line_error(train_on(corpus, tmp_path / "out", "--corpus-format", "xml"), capsys, "--corpus-format", "xml")
     one_line_error(train_on(corpus, tmp_path / "out", "--corpus-column", "text"), capsys, "c.txt", "column")
 

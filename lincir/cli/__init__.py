@@ -66,7 +66,10 @@ def _os_error_line(e: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or argparse's one-line error: a status to return, also in-process
+        return int(e.code or 0)
     args.argv = argv  # what the run records as its command (sys.argv is the caller's when called in-process)
     debug = bool(getattr(args, "debug", False))
     try:
@@ -84,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"lincir {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug of ours, still one line: the traceback is one --debug away
+        if debug:
+            raise
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        print(f"lincir {args.command}: internal error: {type(e).__name__}: {first} (a bug: please report it "
+              f"with the output of --debug)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

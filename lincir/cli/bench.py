@@ -16,6 +16,7 @@ import os
 import platform
 from pathlib import Path
 
+from lincir.cli.arg_types import COUNT, NON_NEGATIVE, SEED, device
 from lincir.errors import LincirError
 
 MB = 1024 * 1024
@@ -28,7 +29,7 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("train-step", help="our LinCIR training step against the reference (authors') step")
     _model_args(p, batch=64)
-    p.add_argument("--n-captions", type=int, default=None,
+    p.add_argument("--n-captions", type=COUNT, default=None,
                    help="captions to draw batches from (default: 32 batches, one length-bucketing pool)")
     p.add_argument("--masking", default="keywords", help="SMP masking strategy (default keywords)")
     p.add_argument("--breakdown", action="store_true",
@@ -43,17 +44,17 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("keywords", help="keyword extraction: spaCy against the on-disk cache")
     p.add_argument("--captions", help="caption file (default: generated captions of realistic length)")
-    p.add_argument("--n-captions", type=int, default=5000, help="captions to tag (default 5000)")
-    p.add_argument("--naive", type=int, default=500,
+    p.add_argument("--n-captions", type=COUNT, default=5000, help="captions to tag (default 5000)")
+    p.add_argument("--naive", type=NON_NEGATIVE, default=500,
                    help="also time the full spaCy pipeline caption by caption on this many (0: skip)")
     _common_args(p, rounds=3)
     p.set_defaults(func=run_keywords)
 
     p = sub.add_parser("retrieval", help="top-k over a CIRCO-sized gallery: chunked against naive")
-    p.add_argument("--queries", type=int, default=1000)
-    p.add_argument("--gallery", type=int, default=120_000)
-    p.add_argument("--dim", type=int, default=768, help="feature width (ViT-L-14: 768)")
-    p.add_argument("--k", type=int, default=50)
+    p.add_argument("--queries", type=COUNT, default=1000)
+    p.add_argument("--gallery", type=COUNT, default=120_000)
+    p.add_argument("--dim", type=COUNT, default=768, help="feature width (ViT-L-14: 768)")
+    p.add_argument("--k", type=COUNT, default=50)
     p.add_argument("--no-naive", action="store_true", help="skip the naive full-sort side")
     _common_args(p, rounds=3)
     p.set_defaults(func=run_retrieval)
@@ -62,18 +63,18 @@ def register(subparsers) -> None:
 def _model_args(p: argparse.ArgumentParser, batch: int) -> None:
     p.add_argument("--backbone", default="ViT-B-32", help="backbone name (default ViT-B-32)")
     p.add_argument("--weights", default="random", help="random (default), pretrained, or a checkpoint file")
-    p.add_argument("--batch-size", type=int, default=batch, help=f"captions per step (default {batch})")
+    p.add_argument("--batch-size", type=COUNT, default=batch, help=f"captions per step (default {batch})")
     p.add_argument("--captions", help="caption file (default: generated captions of realistic length)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    p.add_argument("--device", default="cpu", type=device, help="cpu (default), cuda, cuda:N or auto")
     p.add_argument("--precision", default="auto",
                    help="our side's precision: auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16, fp16")
 
 
 def _common_args(p: argparse.ArgumentParser, rounds: int) -> None:
-    p.add_argument("--rounds", type=int, default=rounds, help=f"timed rounds per side (default {rounds})")
-    p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rounds", type=COUNT, default=rounds, help=f"timed rounds per side (default {rounds})")
+    p.add_argument("--warmup", type=NON_NEGATIVE, default=1, help="untimed rounds first (default 1)")
+    p.add_argument("--threads", type=COUNT, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
 
 

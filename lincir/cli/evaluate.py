@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lincir.cli.arg_types import COUNT, NON_NEGATIVE, device
 from lincir.errors import LincirError
 
 
@@ -33,9 +34,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="lincir", help=f"one of {', '.join(METHODS)} (default lincir)")
     p.add_argument("--phi", help="phi checkpoint: our phi.safetensors (beside phi.json) or the authors' .pt file")
     p.add_argument("--template", default=DEFAULT_TEMPLATE, help=f"query template (default {DEFAULT_TEMPLATE!r})")
-    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda[:N]")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--workers", type=int, default=0, help="image-decoding worker processes (default 0)")
+    p.add_argument("--device", default="auto", type=device, help="auto (default), cpu or cuda[:N]")
+    p.add_argument("--batch-size", type=COUNT, default=64)
+    p.add_argument("--workers", type=NON_NEGATIVE, default=0, help="image-decoding worker processes (default 0)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the gallery feature cache")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -50,16 +51,28 @@ def load_bench(args, split: str | None = None):
     return load_benchmark(args.benchmark, args.data_root, split or args.split, **options)
 
 
-def check_out_dir(out: Path, bench, folder: bool = True) -> Path:
-    """Refuse an output path inside any of the benchmark's data folders, then prove it writable (before any
-    work is done). folder=False: `out` is a file, so its parent folder is checked."""
-    from lincir.files import ensure_writable_dir
+def bench_inputs(bench, args=None) -> dict:
+    """Every input a command reads: the dataset folders, and the phi and weights files when given."""
+    inputs: dict = {("the dataset folder" if i == 0 else f"the image folder {d}"): d
+                    for i, d in enumerate(bench.data_folders())}
+    phi = getattr(args, "phi", None)
+    if phi:
+        inputs["the phi checkpoint (--phi)"] = phi
+    weights = getattr(args, "weights", None)
+    if weights and weights not in ("pretrained", "random"):
+        inputs["the weights file (--weights)"] = weights
+    return inputs
 
-    out_r = out.expanduser().resolve()
-    for data in bench.data_folders():
-        root = data.resolve()
-        if out_r == root or root in out_r.parents:
-            raise LincirError(f"--out {out}: inside the dataset folder {root}; results are never written there")
+
+def check_out_dir(out: Path, bench, folder: bool = True, args=None, extra_inputs: dict | None = None) -> Path:
+    """Refuse an output path that is an input or lies inside any input folder (symlinks resolved), and a
+    cache inside one; then prove it writable (before any work is done). folder=False: `out` is a file, so its
+    parent folder is checked."""
+    from lincir.files import check_cache_location, check_output_location, ensure_writable_dir
+
+    inputs = {**bench_inputs(bench, args), **(extra_inputs or {})}
+    check_output_location(out, inputs, "--out")
+    check_cache_location(inputs)
     if folder:
         ensure_writable_dir(out, f"--out {out}", create=False)
     else:
@@ -69,13 +82,36 @@ def check_out_dir(out: Path, bench, folder: bool = True) -> Path:
     return out
 
 
+RUN_KEYS = ("benchmark", "split", "backbone", "method", "phi", "template")  # what makes two evaluations the same
+
+
+def check_not_another_run(out: Path, run: dict, overwrite: bool) -> None:
+    """An --out holding another evaluation's results (another benchmark, method, phi...) is refused unless
+    --overwrite; the same evaluation again replaces its own files (same inputs, same bytes)."""
+    from lincir.files import read_json
+
+    held = [n for n in ("metrics.json", "rankings.json") if (out / n).exists()]
+    if not held or overwrite:
+        return
+    try:
+        old = read_json(out / "metrics.json")
+    except LincirError:
+        old = None
+    same = isinstance(old, dict) and all(old.get(k) == run.get(k) for k in RUN_KEYS)
+    if not same:
+        what = (", ".join(f"{k} {old.get(k)}" for k in RUN_KEYS[:4] if old.get(k) != run.get(k))
+                if isinstance(old, dict) else "unreadable metrics.json")
+        raise LincirError(f"--out {out}: already holds another evaluation ({', '.join(held)}: {what}); choose "
+                          f"another folder or pass --overwrite to replace it")
+
+
 def rank_with_model(args, bench):
     """Load backbone, phi and method; rank every query. Returns (rankings, run description)."""
     from lincir.eval.harness import rank_benchmark
     from lincir.eval.methods import METHODS, check_template
     from lincir.eval.query_encoder import QueryEncoder
-    from lincir.models.backbones import load_backbone
-    from lincir.models.phi_checkpoints import load_phi_checkpoint
+    from lincir.models.backbones import check_weights_available, load_backbone
+    from lincir.models.phi_checkpoints import load_phi, load_phi_checkpoint
 
     if args.method not in METHODS:
         raise LincirError(f"--method: unknown method {args.method!r}; choose from {', '.join(METHODS)}")
@@ -87,8 +123,11 @@ def rank_with_model(args, bench):
     if args.workers < 0:
         raise LincirError(f"--workers: {args.workers} is out of range (must be 0 or more)")
     bench.check_images()
+    # Every cheap input before the model: a bad phi file fails in a second, not after the backbone has loaded.
+    check_weights_available(args.backbone, args.weights)
+    loaded = load_phi(args.phi) if METHODS[args.method].needs_phi else None
     backbone = load_backbone(args.backbone, weights=args.weights, device=args.device)
-    phi = load_phi_checkpoint(args.phi, backbone) if METHODS[args.method].needs_phi else None
+    phi = load_phi_checkpoint(args.phi, backbone, loaded) if loaded is not None else None
     encoder = QueryEncoder(backbone, args.method, phi, args.template, args.batch_size)
     rankings = rank_benchmark(bench, backbone, encoder, args.batch_size, args.workers,
                               progress=not args.quiet, cache=not args.no_cache)
@@ -110,15 +149,33 @@ def register(subparsers) -> None:
     add_benchmark_args(p)
     add_model_args(p)
     p.add_argument("--out", type=Path, help="output folder (default eval/<benchmark>-<split>-<backbone>-<method>)")
+    p.add_argument("--overwrite", action="store_true", help="replace another evaluation's results in --out")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from lincir.files import atomic_write_json
+    from lincir.files import OutputLock
 
     bench = load_bench(args)
     out = args.out or Path("eval") / f"{bench.name}-{bench.split}-{args.backbone}-{args.method}"
-    check_out_dir(out, bench)
+    check_out_dir(out, bench, args=args)
+    planned = {"benchmark": bench.name, "split": bench.split, "backbone": args.backbone, "method": args.method,
+               "phi": str(args.phi) if args.phi and _needs_phi(args.method) else None,
+               "template": args.template if args.phi and _needs_phi(args.method) else None}
+    check_not_another_run(out, planned, args.overwrite)
+    with OutputLock(out, f"--out {out}"):
+        return _evaluate(args, bench, out)
+
+
+def _needs_phi(method: str) -> bool:
+    from lincir.eval.methods import METHODS
+
+    return method in METHODS and METHODS[method].needs_phi
+
+
+def _evaluate(args, bench, out: Path) -> int:
+    from lincir.files import atomic_write_json
+
     rankings, run_info = rank_with_model(args, bench)
     metrics = bench.metrics(rankings) if bench.has_ground_truth else {}
     ranking_path = atomic_write_json(out / "rankings.json", bench.ranking_file(rankings))

@@ -21,8 +21,27 @@ def register(subparsers) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_benchmark_args(p)
     p.add_argument("file", type=Path, metavar="FILE", help="the ranking file (JSON)")
-    p.add_argument("--out", type=Path, help="also write the metrics as JSON here")
+    p.add_argument("--out", type=Path, help="also write the metrics as JSON here (never over FILE or another file)")
+    p.add_argument("--overwrite", action="store_true", help="replace an --out file that is not this score's")
     p.set_defaults(func=run)
+
+
+def check_score_out(args, bench) -> None:
+    """--out is never the ranking file, never in the dataset; an existing file there is replaced only when it
+    holds this very score (same benchmark, split and ranking file), or with --overwrite."""
+    from lincir.files import read_json
+
+    check_out_dir(args.out, bench, folder=False, extra_inputs={"the ranking file (FILE)": args.file})
+    if not args.out.exists() or args.overwrite:
+        return
+    try:
+        old = read_json(args.out)
+    except LincirError:
+        old = None
+    mine = {"benchmark": bench.name, "split": bench.split, "rankings": str(args.file)}
+    if not (isinstance(old, dict) and all(old.get(k) == v for k, v in mine.items())):
+        raise LincirError(f"--out {args.out}: already exists and is not this score's output; choose another "
+                          f"file or pass --overwrite")
 
 
 def run(args) -> int:
@@ -33,7 +52,7 @@ def run(args) -> int:
         raise LincirError(f"--split: {bench.name} {bench.split} has no public ground truth; "
                           f"use `lincir check-submission` and the test server")
     if args.out:
-        check_out_dir(args.out, bench, folder=False)
+        check_score_out(args, bench)
     rankings = bench.read_ranking_file(read_json(args.file), str(args.file))
     for note in coverage_notes(bench, rankings):
         print(f"note: {note}", file=sys.stderr)

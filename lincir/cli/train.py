@@ -6,6 +6,8 @@ import dataclasses
 import shlex
 import sys
 
+from lincir.cli.arg_types import COUNT, NON_NEGATIVE, NON_NEGATIVE_FLOAT, POSITIVE, RATE, SEED, device
+
 HELP = {
     "backbone": "CLIP backbone name (see `lincir backbones`)",
     "weights": "'pretrained' (the backbone's tag, or the shipped world CLIP), 'random', or a checkpoint file",
@@ -39,6 +41,15 @@ HELP = {
 }
 
 
+# Parse-time range checks (one line from argparse); TrainConfig.validate repeats them for library callers.
+CHECKS = {
+    "seed": SEED, "steps": COUNT, "batch_size": COUNT, "world_captions": COUNT, "world_images": COUNT,
+    "warmup_steps": NON_NEGATIVE, "log_every": COUNT, "save_every": COUNT, "val_every": NON_NEGATIVE,
+    "lr": POSITIVE, "weight_decay": NON_NEGATIVE_FLOAT, "noise_scale": NON_NEGATIVE_FLOAT, "dropout": RATE,
+    "max_seconds": POSITIVE, "device": device,
+}
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -62,7 +73,7 @@ def register(sub) -> None:
             p.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None,
                            help=f"{HELP[f.name]} (world preset: {defaults[f.name]})")
             continue
-        conv = float if "float" in kind else int if kind.startswith("int") else str
+        conv = CHECKS.get(f.name) or (float if "float" in kind else int if kind.startswith("int") else str)
         p.add_argument(_flag(f.name), dest=f.name, type=conv, default=None,
                        help=f"{HELP[f.name]} (world preset: {defaults[f.name]})")
     p.set_defaults(func=run)
@@ -99,4 +110,5 @@ def run(args) -> int:
         last = result.losses[-1][1] if result.losses else float("nan")
         print(f"trained {result.steps_done} steps in {result.seconds:.1f}s; last loss {last:.5f}; "
               f"phi written to {result.out_dir / 'phi.safetensors'}")
+        print(f"data: {result.corpus}")  # every record skipped, cut or joined is counted here
     return 0

@@ -5,6 +5,8 @@ import argparse
 import shlex
 import sys
 
+from lincir.cli.arg_types import COUNT, SEED
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("world", help="the embedded shapes world (its CLIPs and samples)",
@@ -14,24 +16,24 @@ def register(subparsers) -> None:
     p = sub.add_parser("train-clip", help="train a world CLIP contrastively on rendered image-caption pairs")
     p.add_argument("--preset", required=True, help="shapes-clip, shapes-clip-lowgap or smoke")
     p.add_argument("--out", required=True, help="folder for PRESET.safetensors, PRESET.json, PRESET.log.jsonl")
-    p.add_argument("--steps", type=int, default=None, help="length of the learning-rate schedule (default: the preset's)")
-    p.add_argument("--stop-at", type=int, default=None, help="stop after this many steps of the schedule")
-    p.add_argument("--seed", type=int, default=None, help="seed of the pool, batches and init (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the preset's)")
-    p.add_argument("--eval-every", type=int, default=None, help="evaluate and checkpoint every N steps")
+    p.add_argument("--steps", type=COUNT, default=None, help="length of the learning-rate schedule (default: the preset's)")
+    p.add_argument("--stop-at", type=COUNT, default=None, help="stop after this many steps of the schedule")
+    p.add_argument("--seed", type=SEED, default=None, help="seed of the pool, batches and init (default 0)")
+    p.add_argument("--threads", type=COUNT, default=None, help="torch CPU threads (default: the preset's)")
+    p.add_argument("--eval-every", type=COUNT, default=None, help="evaluate and checkpoint every N steps")
     p.set_defaults(func=run_train_clip)
 
     p = sub.add_parser("eval-clip", help="evaluate a world CLIP backbone on held-out pairs")
     p.add_argument("--backbone", default="shapes-clip", help="shapes-clip or shapes-clip-lowgap")
     p.add_argument("--weights", default="pretrained", help="'pretrained' (the shipped asset), 'random' or a file")
-    p.add_argument("--pairs", type=int, default=1000, help="number of held-out pairs")
-    p.add_argument("--seed", type=int, default=0, help="seed of the held-out pairs")
+    p.add_argument("--pairs", type=COUNT, default=1000, help="number of held-out pairs")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the held-out pairs")
     p.set_defaults(func=run_eval_clip)
 
     p = sub.add_parser("sample", help="write a grid of rendered images with their captions and some queries")
     p.add_argument("--out", required=True, help="folder for samples.png and samples.json")
-    p.add_argument("-n", type=int, default=24, help="number of images")
-    p.add_argument("--seed", type=int, default=0, help="seed")
+    p.add_argument("-n", type=COUNT, default=24, help="number of images")
+    p.add_argument("--seed", type=SEED, default=0, help="seed")
     p.set_defaults(func=run_sample)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from lincir.cli.arg_types import COUNT, SEED
+
 
 def register(sub) -> None:
     from lincir.experiments.main_job_config import PRESETS
@@ -12,8 +14,8 @@ def register(sub) -> None:
                        description=__doc__)
     p.add_argument("--out", default="runs/world-main", help="output folder (results.json, timings.json, runs/)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="full", help="full, or quick (a smoke run)")
-    p.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the preset's)")
-    p.add_argument("--steps", type=int, help="training steps per run (default: the preset's)")
+    p.add_argument("--seeds", type=SEED, nargs="+", help="seeds (default: the preset's)")
+    p.add_argument("--steps", type=COUNT, help="training steps per run (default: the preset's)")
     p.add_argument("--weights", default="pretrained", help="world CLIP weights: pretrained (shipped) or random")
     p.add_argument("--overwrite", action="store_true", help="run again over an existing results.json")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -16,11 +16,15 @@ def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 def _positions(first: int, count: int, n: int, seed: int) -> torch.Tensor:
     """Caption indices at global stream positions [first, first + count): epochs of seeded permutations."""
-    pos = torch.arange(first, first + count)
+    # Epoch by epoch over contiguous slices: linear in count (a mask per epoch was quadratic, and a batch
+    # much larger than the corpus spans thousands of epochs).
     out = torch.empty(count, dtype=torch.long)
-    for epoch in torch.unique(pos // n).tolist():
-        sel = (pos // n) == epoch
-        out[sel] = _epoch_order(n, seed, epoch)[pos[sel] % n]
+    p, end = first, first + count
+    while p < end:
+        epoch, at = divmod(p, n)
+        take = min(n - at, end - p)
+        out[p - first:p - first + take] = _epoch_order(n, seed, epoch)[at:at + take]
+        p += take
     return out
 
 

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Iterable, Iterator, Protocol
 
 from lincir.errors import LincirError
-from lincir.files import sha256_text
+from lincir.files import sha256_text, text_encoding_problem
 
 FORMATS = ("txt", "tsv", "csv", "parquet")
 DEFAULT_COLUMNS = ("caption", "text")  # tried in order when a CSV/Parquet/TSV header names no column
+MAX_LINE_BYTES = 16 << 20  # a longer line is refused: no caption file holds one (a binary file or one line?)
+MAX_RECORD_LINES = 8  # a quoted CSV field running over more lines is an unbalanced quote, refused with its row
 _SUFFIXES = {".txt": "txt", ".text": "txt", ".tsv": "tsv", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -37,6 +39,12 @@ class Corpus:
     source: Path
     sha256: str  # of the cleaned captions: the key of everything cached about this corpus
     n_truncated: int = 0  # captions cut to fit the context length
+    n_merged: int = 0  # CSV records whose quoted caption spans several lines (joined, the line breaks as spaces)
+
+    def summary(self) -> str:
+        """What reading did to the file's records, for the run's summary: nothing is dropped unsaid."""
+        return (f"{len(self.captions)} captions; {self.n_truncated} cut to the context; {self.n_skipped_empty} "
+                f"empty skipped; {self.n_merged} multi-line CSV records joined")
 
     def __len__(self) -> int:
         return len(self.captions)
@@ -62,9 +70,26 @@ class TokenCounter:
         self._internals = all(hasattr(tokenizer, a) for a in ("clean_fn", "pat", "bpe", "byte_encoder"))
         self._bytes = getattr(tokenizer, "byte_encoder", None)
         self._word_cache: dict[str, int] = {}  # normalised word -> tokens
+        vocab = getattr(tokenizer, "encoder", None)  # BPE piece -> id, pieces in byte-encoded characters
+        self._longest = (max(len(k.removesuffix("</w>")) for k in vocab) if isinstance(vocab, dict) and vocab
+                         else None)
 
     def count(self, text: str) -> int:
         return len(self.tokenizer.encode(text))
+
+    def bound(self, caption: str, max_tokens: int) -> str:
+        """`caption` cut to a prefix that truncation to max_tokens cannot get past, so a 1 MB word costs no more
+        than a short one. A BPE token covers at most `_longest` bytes (hence characters) and every kept word
+        has a token, so the kept prefix has at most max_tokens * (_longest + 1) characters; the cut drops the
+        word it falls in (a partial word could be kept where the whole one is not), except a first word,
+        whose prefixes truncation then searches exactly."""
+        if self._longest is None:
+            return caption
+        limit = max_tokens * (self._longest + 1)
+        if len(caption) <= limit:
+            return caption
+        space = caption.rfind(" ", 0, limit + 1)
+        return caption[:space] if space > 0 else caption[:limit]
 
     def per_word(self, caption: str) -> list[int] | None:
         """Tokens of each space-separated word of `caption` (whitespace-collapsed); None when this tokenizer
@@ -129,7 +154,7 @@ def detect_format(path: Path) -> str:
         suffixes = suffixes[:-1]
     fmt = _SUFFIXES.get(suffixes[-1]) if suffixes else None
     if fmt is None:
-        raise LincirError(f"{path}: cannot tell the caption format from the file name; pass fmt= one of {FORMATS}")
+        raise LincirError(f"{path}: cannot tell the caption format from the file name; pass --corpus-format (fmt=), one of {FORMATS}")
     return fmt
 
 
@@ -165,9 +190,9 @@ def read_captions(
     if fmt == "parquet":
         raw = _parquet_records(path, column)
     elif fmt == "csv":
-        raw = _csv_records(path, column, delimiter=",")
+        raw = _CsvRecords(path, column, delimiter=",")
     elif fmt == "tsv" and column is not None:
-        raw = _csv_records(path, column, delimiter="\t")
+        raw = _CsvRecords(path, column, delimiter="\t")
     elif fmt == "tsv":
         raw = _cc3m_records(path)
     else:
@@ -190,6 +215,7 @@ def _clean_all(path: Path, raw: Iterable[str | None], max_tokens: int, tokenizer
         if not (caption.isascii() and len(caption) <= max_tokens):
             if counter is None:
                 counter = TokenCounter(tokenizer)
+            caption = counter.bound(caption, max_tokens)
             counts = counter.per_word(caption)
             if (sum(counts) if counts is not None else counter.count(caption)) > max_tokens:
                 caption = truncate_caption(caption, max_tokens, counter, counts)
@@ -202,42 +228,73 @@ def _clean_all(path: Path, raw: Iterable[str | None], max_tokens: int, tokenizer
         raise LincirError(f"{path}: empty file (no captions)")
     if not captions:
         raise LincirError(f"{path}: every caption is empty after cleaning ({n_empty} records)")
-    return Corpus(captions, n_empty, path, sha256_text(*captions), n_truncated)
+    return Corpus(captions, n_empty, path, sha256_text(*captions), n_truncated, getattr(raw, "merged", 0))
 
 
-def _binary_lines(path: Path) -> Iterator[bytes]:
-    """Raw lines of a (possibly gzipped) file."""
+def _binary_lines(path: Path, block: int = 1 << 20) -> Iterator[bytes]:
+    """Raw lines of a (possibly gzipped) file, without their endings, by universal newlines: \\n, \\r\\n and
+    a lone \\r (old Mac files) all end a line. Read in blocks, so a file of one huge line is refused, not held."""
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     try:
         with opener(path, "rb") as fh:
-            yield from fh
+            rest, first = b"", True
+            while True:
+                data = fh.read(block)
+                if first:
+                    named = text_encoding_problem(data[:4096])
+                    if named:
+                        raise LincirError(f"{path}: {named}")
+                    first = False
+                if not data:
+                    break
+                buf = rest + data
+                # A \\r at the very end may be the first half of \\r\\n: keep it for the next block.
+                keep_cr = buf.endswith(b"\r")
+                lines = buf[:-1].splitlines() if keep_cr else buf.splitlines()
+                ended = keep_cr or buf.endswith(b"\n")
+                rest = b"\r" if keep_cr else b""
+                if not ended and lines:
+                    rest = lines.pop()
+                if len(rest) > MAX_LINE_BYTES:
+                    raise LincirError(f"{path}: a line longer than {MAX_LINE_BYTES >> 20} MiB (not a caption file?)")
+                yield from lines
+            if rest and rest != b"\r":
+                yield rest
     except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
         raise LincirError(f"{path}: cannot read ({e})") from None
 
 
 def _text_lines(path: Path) -> Iterator[str]:
-    """Decoded lines (line ending kept), with one-line errors for binary and non-UTF-8 files."""
+    """Decoded lines (without endings), with one-line errors for binary, UTF-16 and non-UTF-8 files."""
     for lineno, line in enumerate(_binary_lines(path), start=1):
+        if len(line) > MAX_LINE_BYTES:
+            raise LincirError(f"{path}:{lineno}: a line longer than {MAX_LINE_BYTES >> 20} MiB (not a caption file?)")
         if b"\x00" in line:
             raise LincirError(f"{path}:{lineno}: binary data (NUL byte), not a text file")
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise LincirError(f"{path}:{lineno}: not UTF-8 text ({e.reason} at byte {e.start} of the line)") from None
+            hint = ""
+            try:
+                line.decode("cp1252")
+                hint = "; if it is Latin-1 or Windows-1252, convert it: iconv -f CP1252 -t UTF-8"
+            except UnicodeDecodeError:
+                pass
+            raise LincirError(f"{path}:{lineno}: not UTF-8 text ({e.reason} at byte {e.start} of the line{hint})") \
+                from None
         if lineno == 1 and text.startswith("\ufeff"):  # a byte-order mark some editors write
             text = text[1:]
         yield text
 
 
 def _txt_records(path: Path) -> Iterator[str]:
-    for line in _text_lines(path):
-        yield line.rstrip("\r\n")
+    yield from _text_lines(path)
 
 
 def _cc3m_records(path: Path) -> Iterator[str]:
-    """CC3M's `caption<TAB>url` lines; a first line `caption<TAB>url` is taken as a header and skipped."""
+    """CC3M's `caption<TAB>url` lines; a first line `caption<TAB>url` is taken as a header and skipped.
+    No quote processing: TSV has none, so a caption starting with a quote is text."""
     for lineno, line in enumerate(_text_lines(path), start=1):
-        line = line.rstrip("\r\n")
         if not line.strip():
             yield ""
             continue
@@ -245,7 +302,7 @@ def _cc3m_records(path: Path) -> Iterator[str]:
         if len(fields) != 2:
             raise LincirError(
                 f"{path}:{lineno}: expected 2 tab-separated fields (caption<TAB>url), found {len(fields)}"
-                " (for another layout pass column=)"
+                " (for another layout pass --corpus-column, column=)"
             )
         if lineno == 1 and [f.strip().lower() for f in fields] == ["caption", "url"]:
             continue
@@ -256,35 +313,52 @@ def _pick_column(path: Path, names: list[str], column: str | None) -> int:
     """Index of the caption column in a header."""
     if column is not None:
         if column not in names:
-            raise LincirError(f"{path}: no column {column!r}; columns are {names}")
+            raise LincirError(f"{path}: no column {column!r} (--corpus-column, column=); columns are {names}")
         return names.index(column)
     for name in DEFAULT_COLUMNS:
         if name in names:
             return names.index(name)
     if len(names) == 1:
         return 0
-    raise LincirError(f"{path}: which column holds the captions? pass column= one of {names}")
+    raise LincirError(f"{path}: which column holds the captions? pass --corpus-column (column=), one of {names}")
 
 
-def _csv_records(path: Path, column: str | None, delimiter: str) -> Iterator[str]:
-    """Rows of a headed CSV/TSV; blank lines count as empty captions."""
-    reader = csv.reader(_text_lines(path), delimiter=delimiter)
-    try:
-        header = next(reader, None)
-        if header is None:
-            return
-        idx = _pick_column(path, [h.strip() for h in header], column)
-        for row in reader:
-            if not row:
-                yield ""
-                continue
-            if len(row) != len(header):
-                raise LincirError(
-                    f"{path}:{reader.line_num}: expected {len(header)} fields like the header, found {len(row)}"
-                )
-            yield row[idx]
-    except csv.Error as e:
-        raise LincirError(f"{path}:{reader.line_num}: malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({e})") from None
+class _CsvRecords:
+    """Rows of a headed CSV/TSV; blank lines count as empty captions. TSV: no quote processing (quotes are
+    text). CSV: a quoted field may hold line breaks (such records are counted in `merged`); one running over
+    MAX_RECORD_LINES lines is an unbalanced quote, refused with the line it opened on."""
+
+    def __init__(self, path: Path, column: str | None, delimiter: str):
+        self.path, self.column, self.tsv = path, column, delimiter == "\t"
+        self.merged = 0
+
+    def __iter__(self) -> Iterator[str]:
+        path, kind = self.path, "TSV" if self.tsv else "CSV"
+        lines = (line + "\n" for line in _text_lines(path))
+        reader = csv.reader(lines, delimiter="\t" if self.tsv else ",",
+                            quoting=csv.QUOTE_NONE if self.tsv else csv.QUOTE_MINIMAL)
+        start = 1
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            idx = _pick_column(path, [h.strip() for h in header], self.column)
+            start = reader.line_num + 1
+            for row in reader:
+                spanned = reader.line_num - start + 1
+                if spanned > MAX_RECORD_LINES:
+                    raise LincirError(f"{path}:{start}: a quoted field runs over {spanned} lines, to line "
+                                      f"{reader.line_num} (an unbalanced quote?); fix the quote, or use a TSV "
+                                      f"file, where quotes are text")
+                if row and len(row) != len(header):
+                    raise LincirError(f"{path}:{start}: expected {len(header)} fields like the header, "
+                                      f"found {len(row)}")
+                self.merged += spanned > 1
+                start = reader.line_num + 1
+                yield row[idx] if row else ""
+        except csv.Error as e:
+            raise LincirError(f"{path}:{start}: malformed {kind} ({e}; a quote opened here and never closed?)") \
+                from None
 
 
 def _parquet_records(path: Path, column: str | None) -> Iterator[str | None]:
@@ -299,10 +373,21 @@ def _parquet_records(path: Path, column: str | None) -> Iterator[str | None]:
     names = list(pf.schema_arrow.names)
     name = names[_pick_column(path, names, column)]
     kind = pf.schema_arrow.field(name).type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+    if not _is_text(pa, kind):
         raise LincirError(f"{path}: column {name!r} holds {kind}, not text")
     try:
         for batch in pf.iter_batches(batch_size=65536, columns=[name]):
-            yield from batch.column(0).to_pylist()
+            column = batch.column(0)
+            if pa.types.is_dictionary(column.type):  # dictionary-encoded text: decode to plain strings
+                column = column.dictionary_decode()
+            yield from column.to_pylist()
     except (pa.ArrowException, OSError) as e:
         raise LincirError(f"{path}: cannot read column {name!r} ({str(e).splitlines()[0]})") from None
+
+
+def _is_text(pa, kind) -> bool:
+    """A string column, plain, large, view or dictionary-encoded (as writers store repeated captions)."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    view = getattr(pa.types, "is_string_view", lambda _: False)
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or view(kind)

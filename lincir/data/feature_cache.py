@@ -7,19 +7,24 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lincir.files import atomic_write, cache_dir, sha256_text
+from lincir.files import atomic_write, atomic_write_text, cache_dir, sha256_file, sha256_text
 
 
 def _cached_array(key: str, kind: str, compute: Callable[[], np.ndarray], use_cache: bool = True) -> np.ndarray:
+    """A cache entry `<key>.npy` with its content checksum beside it (`<key>.npy.sha256`): an entry that is
+    truncated, altered (same size, valid header) or lacks its checksum is recomputed, never trusted."""
     path = cache_dir(kind) / f"{key}.npy"
-    if use_cache and path.is_file():
+    check = path.with_name(path.name + ".sha256")
+    if use_cache and path.is_file() and check.is_file():
         try:
-            return np.load(path, mmap_mode="r")
-        except (ValueError, OSError):
+            if check.read_text(encoding="ascii").strip() == sha256_file(path):
+                return np.load(path, mmap_mode="r")
+        except (ValueError, OSError, UnicodeDecodeError):
             pass  # a damaged cache entry is recomputed, never trusted
     arr = compute()
     if use_cache:
         atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), arr))
+        atomic_write_text(check, sha256_file(path) + "\n")
     return arr
 
 
@@ -47,9 +52,24 @@ def encode_captions(backbone, captions: list[str], batch_size: int = 256, length
 
 def caption_targets(backbone, captions: list[str], corpus_key: str, use_cache: bool = True,
                     progress: bool = False) -> np.ndarray:
-    """Cached E_T(captions): keyed by the corpus content and the backbone with its weights."""
-    key = sha256_text("targets-v1", backbone.fingerprint(), corpus_key, str(len(captions)))
-    return _cached_array(key, "targets", lambda: encode_captions(backbone, captions, progress=progress), use_cache)
+    """Cached E_T(captions): keyed by the corpus content and the backbone with its weights.
+
+    A corpus that is mostly duplicates (at most half its captions distinct) is encoded once per distinct
+    caption, so 100,000 copies of one caption cost one encoding; its entry has its own key, since batches of
+    other composition may differ in the last bits (corpora with few duplicates are encoded as before)."""
+    distinct = list(dict.fromkeys(captions))
+    if len(distinct) * 2 > len(captions):
+        key = sha256_text("targets-v1", backbone.fingerprint(), corpus_key, str(len(captions)))
+        return _cached_array(key, "targets", lambda: encode_captions(backbone, captions, progress=progress),
+                             use_cache)
+
+    def compute() -> np.ndarray:
+        where = {c: i for i, c in enumerate(distinct)}
+        feats = encode_captions(backbone, distinct, progress=progress)  # (U, d)
+        return feats[np.fromiter((where[c] for c in captions), dtype=np.int64, count=len(captions))]
+
+    key = sha256_text("targets-distinct-v1", backbone.fingerprint(), corpus_key, str(len(captions)))
+    return _cached_array(key, "targets", compute, use_cache)
 
 
 @torch.no_grad()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -20,7 +21,7 @@ from PIL import Image
 
 from lincir.data.image_refs import ImageRef
 from lincir.errors import LincirError
-from lincir.files import atomic_write, cache_dir, sha256_text
+from lincir.files import cache_dir, sha256_text
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
@@ -49,12 +50,19 @@ SHARD_SIZE = 4096
 def open_image(ref: ImageRef) -> Image.Image:
     """The RGB image of `ref`, cropped GeneCIS-style when it names a box."""
     try:
-        with Image.open(ref.path) as im:
-            im = im.convert("RGB")
+        with warnings.catch_warnings():
+            # PIL warns above MAX_IMAGE_PIXELS and raises above twice that: both are refused here, in one line.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(ref.path) as im:
+                im = im.convert("RGB")
     except FileNotFoundError:
         raise LincirError(f"{ref.path}: image not found") from None
-    except OSError as e:
-        raise LincirError(f"{ref.path}: cannot read image ({e})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise LincirError(f"{ref.path}: image larger than {Image.MAX_IMAGE_PIXELS:,} pixels (PIL's "
+                          f"decompression-bomb limit); refused") from None
+    except (OSError, ValueError, SyntaxError) as e:  # PIL raises all three on damaged files
+        detail = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise LincirError(f"{ref.path}: cannot read image ({detail})") from None
     if ref.crop is None:
         return im
     return crop_image(im, ref.crop.box, ref.crop.dilate, ref.crop.pad_square)
@@ -141,8 +149,9 @@ def image_features(backbone, refs: Sequence[ImageRef], batch_size: int = 64, wor
                    progress: bool = True, cache: bool = True, shard_size: int = SHARD_SIZE,
                    desc: str = "encoding images") -> torch.Tensor:
     """(N, d) unnormalised features of `refs`, float32 on the CPU, read from / written to the feature cache."""
-    from safetensors.torch import load_file, save_file
     from tqdm.auto import tqdm
+
+    from lincir.models.phi_checkpoints import CHECKSUM_KEY, read_safetensors, save_safetensors
 
     refs = list(refs)
     folder = cache_dir("features", _safe(backbone.name), weights_fingerprint(backbone)[:20]) if cache else None
@@ -154,9 +163,10 @@ def image_features(backbone, refs: Sequence[ImageRef], batch_size: int = 64, wor
             path = folder / f"{images_hash(shard)[:32]}.safetensors" if cache else None
             feats = None
             if path is not None and path.is_file():
-                try:
-                    feats = load_file(str(path))["features"]
-                except Exception:  # a damaged cache file is simply recomputed
+                try:  # checked against its content checksum: a damaged or altered shard is recomputed
+                    tensors, meta = read_safetensors(path, "feature cache shard")
+                    feats = tensors["features"] if CHECKSUM_KEY in meta else None
+                except (LincirError, KeyError):
                     feats = None
                 if feats is not None and feats.shape != (len(shard), backbone.embed_dim):
                     feats = None
@@ -165,9 +175,8 @@ def image_features(backbone, refs: Sequence[ImageRef], batch_size: int = 64, wor
             if feats is None:
                 feats = encode_images(backbone, shard, batch_size, workers, bar)
                 if path is not None:
-                    atomic_write(path, lambda tmp, f=feats: save_file({"features": f.contiguous()}, tmp,
-                                                                      metadata={"backbone": backbone.name,
-                                                                                "images": str(len(shard))}))
+                    save_safetensors(path, {"features": feats.contiguous()},
+                                     {"backbone": backbone.name, "images": str(len(shard))})
             chunks.append(feats)
     finally:
         bar.close()

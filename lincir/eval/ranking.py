@@ -6,7 +6,17 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from lincir.errors import LincirError
+
 # -- ranking ---------------------------------------------------------------------------------------------
+
+
+def require_finite(features: torch.Tensor, what: str) -> None:
+    """Features (N, d) must be finite before they are ranked: a NaN row would rank nothing, silently."""
+    bad = ~torch.isfinite(features).all(dim=-1) if features.numel() else torch.zeros(0, dtype=torch.bool)
+    if bool(bad.any()):
+        raise LincirError(f"{what}: {int(bad.sum())} of {len(features)} feature rows hold NaN or infinite values "
+                          f"(non-finite weights in the backbone or phi?); nothing was ranked")
 
 
 def _merge(vals: torch.Tensor, idx: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

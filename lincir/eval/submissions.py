@@ -13,8 +13,8 @@ from typing import Any
 
 from lincir.errors import LincirError
 from lincir.eval import metrics as M
-from lincir.eval.benchmarks.base import Benchmark, Rankings
-from lincir.files import atomic_write_json
+from lincir.eval.benchmarks.base import Benchmark, Rankings, int_id
+from lincir.files import atomic_write_json, check_name
 
 CIRR_TOP, CIRR_SUBSET_TOP, CIRCO_TOP = 50, 3, 50
 
@@ -41,16 +41,25 @@ def circo_submission(bench: Benchmark, rankings: Rankings) -> dict[str, list[int
             for q, r in zip(part.queries, rankings[part.name], strict=True)}
 
 
-def write_submission(bench: Benchmark, rankings: Rankings, out_dir, name: str = "lincir") -> list[Path]:
-    """Write the server file(s) for a CIRR test1 or CIRCO test benchmark into `out_dir`; return their paths."""
+def submission_paths(bench: Benchmark, out_dir, name: str = "lincir") -> list[Path]:
+    """The file(s) write_submission writes; `name` must be a plain name (it never leaves `out_dir`)."""
+    check_name(name, "--name")
     out_dir = Path(out_dir)
     if bench.name == "cirr":
-        recall, subset = cirr_submission(bench, rankings)
-        return [atomic_write_json(out_dir / f"{name}_cirr_{bench.split}_recall.json", recall),
-                atomic_write_json(out_dir / f"{name}_cirr_{bench.split}_recall_subset.json", subset)]
+        return [out_dir / f"{name}_cirr_{bench.split}_recall.json",
+                out_dir / f"{name}_cirr_{bench.split}_recall_subset.json"]
     if bench.name == "circo":
-        return [atomic_write_json(out_dir / f"{name}_circo_{bench.split}.json", circo_submission(bench, rankings))]
+        return [out_dir / f"{name}_circo_{bench.split}.json"]
     raise LincirError(f"--benchmark: test-server submissions exist for cirr and circo, not {bench.name}")
+
+
+def write_submission(bench: Benchmark, rankings: Rankings, out_dir, name: str = "lincir") -> list[Path]:
+    """Write the server file(s) for a CIRR test1 or CIRCO test benchmark into `out_dir`; return their paths."""
+    paths = submission_paths(bench, out_dir, name)
+    if bench.name == "cirr":
+        recall, subset = cirr_submission(bench, rankings)
+        return [atomic_write_json(paths[0], recall), atomic_write_json(paths[1], subset)]
+    return [atomic_write_json(paths[0], circo_submission(bench, rankings))]
 
 
 @dataclass
@@ -93,7 +102,7 @@ def _check_list(report: CheckReport, where: str, value: Any, length: int, ok, wh
         return None
     if len(value) != length:
         report.problems.append(f"{where}: {len(value)} entries, expected {length}")
-    bad = [v for v in value if not ok(v)]
+    bad = [v for v in value if isinstance(v, (list, dict)) or not ok(v)]  # nested lists are never ids
     if bad:
         report.problems.append(f"{where}: {bad[0]!r} is not {what}")
     hashable = [v for v in value if isinstance(v, (str, int))]
@@ -145,13 +154,12 @@ def _check_circo(bench: Benchmark, obj: dict) -> CheckReport:
         if q.qid not in obj:
             continue
         value = _check_list(report, f"query {q.qid}", obj[q.qid], n,
-                            lambda v: (isinstance(v, int) and not isinstance(v, bool) and str(v) in ids)
-                            or (isinstance(v, str) and v.isdigit() and str(int(v)) in ids),
+                            lambda v: int_id(v) is not None and str(int_id(v)) in ids,
                             "a COCO 2017 unlabeled image id")
         has_str = bool(value) and any(isinstance(v, str) for v in value)
         as_strings += has_str
         mixed = has_str and any(isinstance(v, int) for v in value)
-        if mixed and len({str(int(v)) for v in value if _int_like(v)}) != len([v for v in value if _int_like(v)]):
+        if mixed and len({int_id(v) for v in value if _int_like(v)}) != len([v for v in value if _int_like(v)]):
             report.problems.append(f"query {q.qid}: the same image id is listed twice (as a number and a string)")
     if as_strings:
         report.warnings.append(f"{as_strings} lists give image ids as strings; the server's example uses integers")
@@ -159,4 +167,4 @@ def _check_circo(bench: Benchmark, obj: dict) -> CheckReport:
 
 
 def _int_like(v: Any) -> bool:
-    return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and v.isdigit())
+    return int_id(v) is not None

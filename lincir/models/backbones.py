@@ -65,6 +65,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """'auto' is CUDA when present, else CPU."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, torch.device) and str(device).split(":")[0] not in ("cpu", "cuda", "mps"):
+        raise LincirError(f"--device: unknown device {device!r} (use auto, cpu or cuda[:N])")
     try:
         dev = torch.device(device)
     except RuntimeError:
@@ -74,11 +76,33 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+class _DistinctTokenizer:
+    """open_clip's tokenizer, run once per distinct text of a call: token ids are a pure function of the text,
+    so a corpus of many duplicates tokenises in the time of its distinct captions (exact, same ids)."""
+
+    def __init__(self, tokenizer):
+        self._tok = tokenizer
+
+    def __call__(self, texts, *args, **kwargs) -> torch.Tensor:
+        if isinstance(texts, str) or args or kwargs:
+            return self._tok(texts, *args, **kwargs)
+        texts = list(texts)
+        unique = list(dict.fromkeys(texts))
+        if len(unique) == len(texts):
+            return self._tok(texts)
+        where = {t: i for i, t in enumerate(unique)}
+        return self._tok(unique)[torch.tensor([where[t] for t in texts], dtype=torch.long)]
+
+    def __getattr__(self, name):  # context_length, encode, decode, ...: the wrapped tokenizer's
+        return getattr(self._tok, name)
+
+
 class Backbone:
     """A frozen open_clip CLIP with its tokenizer, image transform and the placeholder token id."""
 
     def __init__(self, name: str, model: nn.Module, preprocess, tokenizer, weights: str, device: torch.device):
-        self.name, self.model, self.preprocess, self.tokenizer = name, model, preprocess, tokenizer
+        self.name, self.model, self.preprocess = name, model, preprocess
+        self.tokenizer = _DistinctTokenizer(tokenizer)
         self.weights = weights  # "random", a pretrained tag, or a file path: part of every cache key
         self.device = device
         self._fingerprint: str | None = None
@@ -148,22 +172,108 @@ def _load_state_dict(path: Path) -> dict:
     """Weights from safetensors, or from a torch file read with weights_only=True (never arbitrary pickles)."""
     if not path.is_file():
         raise LincirError(f"{path}: weights file not found")
+    from lincir.models.phi_checkpoints import check_finite, read_safetensors, torch_load_weights_only
+
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+        state, _ = read_safetensors(path, "weights file (cannot read weights)")
+    else:
+        state = torch_load_weights_only(path, "weights file")  # a pickle with objects we refuse to build fails here
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+        if not isinstance(state, dict):
+            raise LincirError(f"{path}: expected a state dict, found {type(state).__name__}")
+        bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+        if bad:
+            raise LincirError(f"{path}: not a state dict of tensors ({bad[0]!r} holds no tensor)")
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+    check_finite(state, str(path), "weights")
+    return state
 
+
+def _fit_state(model: nn.Module, state: dict, source: str, arch: str) -> None:
+    """Load `state` into `model`, or one line naming the first tensor that is missing, unexpected or of
+    another shape (never torch's multi-line dump)."""
+    own = model.state_dict()
+    wrong = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in state.items() if k in own and v.shape != own[k].shape]
+    if wrong:
+        k, got, want = wrong[0]
+        raise LincirError(f"{source}: weights do not fit {arch}: {k} has shape {got}, expected {want} "
+                          f"({len(wrong)} tensors of another shape; a checkpoint of another architecture?)")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if k != "attn_mask"]
+    if missing or unexpected:
+        raise LincirError(f"{source}: weights do not fit {arch} (missing {missing[:3]}, unexpected "
+                          f"{list(unexpected)[:3]})")
+
+
+def _pretrained_status(spec: BackboneSpec) -> tuple[bool, str]:
+    """(is the tag's checkpoint in the local cache, where it would be): checked before anything downloads."""
+    import open_clip
+
+    cfg = open_clip.pretrained.get_pretrained_cfg(spec.arch, spec.pretrained) or {}
+    hub = (cfg.get("hf_hub") or "").strip("/")
+    if hub:
+        from huggingface_hub import try_to_load_from_cache
+
+        parts = hub.split("/")
+        repo, sub = "/".join(parts[:2]), "/".join(parts[2:])  # "org/name[/subfolder]"
+        for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
+            found = try_to_load_from_cache(repo, f"{sub}/{name}" if sub else name)
+            if isinstance(found, str):
+                return True, found
+        return False, f"the Hugging Face cache ({repo})"
+    url = cfg.get("url") or ""
+    local = Path(os.path.expanduser("~/.cache/clip")) / os.path.basename(url)
+    return bool(url) and local.is_file(), str(local)
+
+
+def _offline_env() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def _hub_reachable(timeout: float = 1.5) -> bool:
+    """Whether the Hugging Face hub answers a TCP connection within `timeout` seconds."""
+    import socket
+
+    if _offline_env():
+        return False
+    try:
+        host = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").split("://")[-1].split("/")[0]
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def _quiet_downloads(offline: bool):
+    """No retry warnings from the hub client while open_clip fetches weights; offline: no network at all."""
+    names = ("huggingface_hub", "urllib3", "requests", "httpx", "open_clip")
+    levels = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.CRITICAL)
+    saved = os.environ.get("HF_HUB_OFFLINE")
+    consts = None
+    if offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
         try:
-            return load_file(str(path))
-        except Exception as e:  # corrupted or truncated
-            raise LincirError(f"{path}: cannot read weights, corrupted or truncated safetensors file "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})") from None
-    from lincir.models.phi_checkpoints import torch_load_weights_only
+            from huggingface_hub import constants as consts
 
-    state = torch_load_weights_only(path, "weights file")  # a pickle with objects we refuse to build fails here
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise LincirError(f"{path}: expected a state dict, found {type(state).__name__}")
-    return {k.removeprefix("module."): v for k, v in state.items()}
+            was, consts.HF_HUB_OFFLINE = consts.HF_HUB_OFFLINE, True
+        except Exception:
+            consts = None
+    try:
+        yield
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
+        if offline:
+            if saved is None:
+                os.environ.pop("HF_HUB_OFFLINE", None)
+            else:
+                os.environ["HF_HUB_OFFLINE"] = saved
+            if consts is not None:
+                consts.HF_HUB_OFFLINE = was
 
 
 @contextmanager
@@ -176,6 +286,39 @@ def _quiet_open_clip():
         yield
     finally:
         root.setLevel(level)
+
+
+def context_length_of(name: str) -> int:
+    """The text context of a named backbone, from its tokenizer alone (no weights loaded): what corpus
+    reading needs, so a bad corpus fails before any model is loaded."""
+    import open_clip
+
+    if name not in BACKBONES:
+        raise LincirError(f"--backbone: unknown backbone {name!r}; choose from {', '.join(BACKBONES)}")
+    register_model_configs()
+    return int(open_clip.get_tokenizer(BACKBONES[name].arch).context_length)
+
+
+def check_weights_available(name: str, weights: str) -> bool:
+    """Cheap checks of a backbone's weights before anything is loaded: the name, a weights file that exists,
+    and for a pretrained tag whether it is cached (True) or can be downloaded (False); offline and not
+    cached, one line in about a second instead of minutes of hub retries."""
+    if name not in BACKBONES:
+        raise LincirError(f"--backbone: unknown backbone {name!r}; choose from {', '.join(BACKBONES)}")
+    spec = BACKBONES[name]
+    if weights not in ("pretrained", "random"):
+        if not Path(weights).is_file():
+            raise LincirError(f"{weights}: weights file not found")
+        return True
+    if weights == "random" or spec.asset:
+        return True
+    cached, where = _pretrained_status(spec)
+    if not cached and not _hub_reachable():
+        raise LincirError(
+            f"backbone {name}: open_clip pretrained weights {spec.arch}/{spec.pretrained} are not in {where} and "
+            f"the hub cannot be reached ({'HF_HUB_OFFLINE is set' if _offline_env() else 'offline'}); "
+            f"download them on a machine with internet, or pass a checkpoint file as --weights PATH")
+    return cached
 
 
 def load_backbone(name: str = DEFAULT_BACKBONE, weights: str = "pretrained", device: str | torch.device = "cpu") -> Backbone:
@@ -208,8 +351,10 @@ def load_backbone(name: str = DEFAULT_BACKBONE, weights: str = "pretrained", dev
         state, tag = _load_state_dict(Path(weights)), str(Path(weights).resolve())
 
     pretrained = spec.pretrained if (weights == "pretrained" and not spec.asset) else None
+    cached = check_weights_available(name, weights) if pretrained else True
     try:
-        with _quiet_open_clip(), torch.random.fork_rng(devices=[]):
+        with _quiet_open_clip(), _quiet_downloads(offline=cached and bool(pretrained)), \
+                torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # "random" weights are one fixed init, so caches keyed on them stay true
             model, _, preprocess = open_clip.create_model_and_transforms(spec.arch, pretrained=pretrained, **kwargs)
     except Exception as e:
@@ -223,11 +368,7 @@ def load_backbone(name: str = DEFAULT_BACKBONE, weights: str = "pretrained", dev
         raise
     if state is not None:
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if k != "attn_mask"]
-        if missing or unexpected:
-            raise LincirError(f"{weights if weights != 'pretrained' else tag}: weights do not fit {spec.arch} "
-                              f"(missing {missing[:3]}, unexpected {list(unexpected)[:3]})")
+        _fit_state(model, state, weights if weights != "pretrained" else tag, spec.arch)
     model = model.to(dev)
     tokenizer = open_clip.get_tokenizer(spec.arch)
     return Backbone(name, model, preprocess, tokenizer, tag, dev)

@@ -6,17 +6,18 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from lincir.core.phi import Phi
 from lincir.errors import LincirError
-from lincir.models.phi_checkpoints import save_safetensors
+from lincir.models.phi_checkpoints import check_finite, read_safetensors, save_safetensors
 from lincir.train.config import TrainConfig
 from lincir.train.run_folder import CHECKPOINT
 
 
-def save_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig) -> Path:
-    """phi, AdamW moments and the step in ONE safetensors file, so a kill never leaves a mismatched pair."""
+def save_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig,
+                    corpus_sha256: str | None = None) -> Path:
+    """phi, AdamW moments and the step in ONE safetensors file, so a kill never leaves a mismatched pair; with
+    a content checksum (checked on resume) and the hash of the corpus content the run trains on."""
     tensors = {f"phi.{k}": v.detach().cpu().contiguous() for k, v in phi.state_dict().items()}
     opt_state = opt.state_dict()
     for pid, st in opt_state["state"].items():
@@ -24,6 +25,8 @@ def save_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, step: int, 
             tensors[f"opt.{pid}.{name}"] = value.detach().cpu().reshape(value.shape).contiguous()
     meta = {"step": str(step), "param_groups": json.dumps(opt_state["param_groups"]),
             "config": json.dumps(dataclasses.asdict(cfg), sort_keys=True)}
+    if corpus_sha256 is not None:
+        meta["corpus_sha256"] = corpus_sha256
     return save_safetensors(out / CHECKPOINT, tensors, meta)  # byte-reproducible: same run, same bytes
 
 
@@ -31,14 +34,17 @@ def save_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, step: int, 
 RESUMABLE_CHANGES = {"steps", "log_every", "save_every", "val_every", "best_metric", "max_seconds", "device"}
 
 
-def load_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, cfg: TrainConfig) -> int:
+def load_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, cfg: TrainConfig,
+                    corpus_sha256: str | None = None) -> int:
+    """Restore phi and the optimiser; refuse a damaged checkpoint (content checksum), one of other settings,
+    or one made on another corpus content (the same path with other captions)."""
     path = out / CHECKPOINT
     try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), "pt") as fh:
-            meta = fh.metadata()
-        tensors = load_file(str(path))
+        tensors, meta = read_safetensors(path, "checkpoint")
+        check_finite(tensors, str(path), "checkpoint")
+    except LincirError as e:
+        raise LincirError(f"{path}: cannot resume from this checkpoint: {str(e).removeprefix(f'{path}: ')}") from None
+    try:
         phi.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("phi.")})
         state: dict = {}
         for k, v in tensors.items():
@@ -47,12 +53,19 @@ def load_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, cfg: TrainC
                 state.setdefault(int(pid), {})[name] = v
         opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
         saved = json.loads(meta["config"])
+        step = int(meta["step"])
+        if not isinstance(saved, dict) or step < 0:
+            raise ValueError("bad metadata")
     except Exception as e:
         raise LincirError(f"{path}: cannot resume from this checkpoint ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:160]})") from None
+                          f"{(str(e).splitlines() or [''])[0][:160]})") from None
     changed = [k for k, v in dataclasses.asdict(cfg).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
     if changed:
         k = changed[0]
         raise LincirError(f"{path}: --resume with a different --{k.replace('_', '-')} ({saved.get(k)!r} in the "
                           f"checkpoint, {getattr(cfg, k)!r} now); a resumed run must keep its settings")
-    return int(meta["step"])
+    was = meta.get("corpus_sha256")
+    if was is not None and corpus_sha256 is not None and was != corpus_sha256:
+        raise LincirError(f"{path}: --resume on another corpus content: {cfg.corpus} changed since the run "
+                          f"started (captions hash {corpus_sha256[:12]}, the run's {was[:12]}); start a new run")
+    return step

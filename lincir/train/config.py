@@ -55,6 +55,7 @@ class TrainConfig:
             (self.objective in OBJECTIVES, "--objective", f"one of {OBJECTIVES}"),
             (self.noise in NOISES, "--noise", f"one of {tuple(NOISES)}"),
             (self.precision in PRECISIONS, "--precision", f"one of {PRECISIONS}"),
+            (self.seed >= 0, "--seed", "0 or more"),
             (self.steps >= 1, "--steps", "at least 1"),
             (self.batch_size >= 1, "--batch-size", "at least 1"),
             (self.lr > 0 and math.isfinite(self.lr), "--lr", "a positive number"),
@@ -62,6 +63,8 @@ class TrainConfig:
             (self.warmup_steps >= 0, "--warmup-steps", "non-negative"),
             (self.noise_scale >= 0 and math.isfinite(self.noise_scale), "--noise-scale", "non-negative"),
             (0.0 <= self.dropout < 1.0, "--dropout", "in [0, 1)"),
+            (math.isfinite(self.weight_decay), "--weight-decay", "finite"),
+            (_device_ok(self.device), "--device", "auto, cpu, cuda or cuda:N"),
             (self.log_every >= 1, "--log-every", "at least 1"),
             (self.save_every >= 1, "--save-every", "at least 1"),
             (self.val_every >= 0, "--val-every", "non-negative"),
@@ -89,6 +92,12 @@ RUNS: dict[str, TrainConfig] = {
     "paper": TrainConfig(backbone="ViT-L-14", corpus="cc3m.tsv", steps=20000, batch_size=512, save_every=1000,
                          val_every=1000, log_every=50),
 }
+
+
+def _device_ok(device: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"auto|cpu|mps|cuda(:\d{1,3})?", str(device)))
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:

@@ -5,6 +5,7 @@ processes share a batch), atomic checkpoints, a JSON-lines loss log and validati
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -21,8 +22,9 @@ from lincir.core.phi import Phi
 from lincir.core.text_encoding import trim_padding
 from lincir.data.batches import BatchSampler
 from lincir.errors import LincirError
-from lincir.files import atomic_write_json, atomic_write_text
-from lincir.models.backbones import load_backbone
+from lincir.files import (OutputLock, atomic_write_json, atomic_write_text, check_cache_location,
+    check_output_location, file_input_root)
+from lincir.models.backbones import check_weights_available, context_length_of, load_backbone
 from lincir.models.phi_checkpoints import save_phi
 from lincir.train import distributed as dist
 from lincir.train.checkpoint import load_checkpoint, save_checkpoint
@@ -40,6 +42,7 @@ class TrainResult:
     val: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     stopped_early: bool = False
+    corpus: str = ""  # what reading the training data did (captions read, cut, skipped empty, joined)
 
 
 def autocast_for(device: torch.device, precision: str):
@@ -54,13 +57,15 @@ def autocast_for(device: torch.device, precision: str):
 class _Data:
     """What one objective draws batches from."""
 
-    def __init__(self, cfg: TrainConfig, backbone, progress: bool):
+    def __init__(self, cfg: TrainConfig, backbone, progress: bool, loaded: tuple[list[str], str, str] | None = None):
         from lincir.data.feature_cache import caption_targets, token_lengths
         from lincir.data.keywords import mask_captions
 
         self.cfg = cfg
+        self.key: str | None = None  # the corpus content hash: a resumed run must train on the same captions
         if cfg.objective == "lincir":
-            captions, key, self.source = _load_captions(cfg, backbone)
+            captions, key, self.source = loaded if loaded is not None else _load_captions(cfg, backbone.context_length)
+            self.key = key
             self.n = len(captions)
             self.masked = mask_captions(captions, cfg.masking, seed=cfg.seed, backbone=backbone)
             # (N, d), memory-mapped from the cache: only each batch's rows are read.
@@ -98,7 +103,7 @@ class _Data:
         return pic2word_loss(backbone, phi, self.features[idx], self.template, drop_g, scale)
 
 
-def _load_captions(cfg: TrainConfig, backbone) -> tuple[list[str], str, str]:
+def _load_captions(cfg: TrainConfig, context_length: int) -> tuple[list[str], str, str]:
     from lincir.files import sha256_text
 
     if cfg.corpus == "world":
@@ -109,13 +114,14 @@ def _load_captions(cfg: TrainConfig, backbone) -> tuple[list[str], str, str]:
     from lincir.data.corpus import read_captions
 
     corpus = read_captions(cfg.corpus, fmt=cfg.corpus_format, column=cfg.corpus_column,
-                           context_length=backbone.context_length)
+                           context_length=context_length)
     if not corpus.captions:
         raise LincirError(f"{cfg.corpus}: no captions left after cleaning ({corpus.n_skipped_empty} empty)")
     # The run's config.json records what cleaning did: captions cut to the context are kept (as the authors do).
     return corpus.captions, corpus.sha256, (f"{cfg.corpus} ({len(corpus.captions)} captions; {corpus.n_truncated} cut "
-                                            f"to the {backbone.context_length}-token context; "
-                                            f"{corpus.n_skipped_empty} empty skipped)")
+                                            f"to the {context_length}-token context; "
+                                            f"{corpus.n_skipped_empty} empty skipped; {corpus.n_merged} multi-line "
+                                            f"CSV records joined)")
 
 
 def _load_image_features(cfg: TrainConfig, backbone, progress: bool) -> tuple[torch.Tensor, str]:
@@ -140,25 +146,52 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, overwrite
     cfg.validate()
     out = Path(out_dir)
     is_main = dist.rank() == 0
+    lock = OutputLock(out, f"--out {out}") if is_main else contextlib.nullcontext()
+    if is_main:
+        check_outputs(cfg, out)
+        prepare_out_dir(out, resume, overwrite)  # its one-line refusals first; again under the lock below
+    with lock:  # a second run into the same folder fails at once, before it reads or writes anything
+        return _train(cfg, out, is_main, resume, overwrite, callbacks, progress, command)
+
+
+def check_outputs(cfg: TrainConfig, out: Path) -> None:
+    """Refuse an --out (or a cache) inside an input: the corpus, its folder, the image folder, a weights file."""
+    inputs: dict[str, str | Path | None] = {}
+    if cfg.objective == "lincir" and cfg.corpus != "world":
+        inputs = {"the corpus (--corpus)": cfg.corpus, "the corpus folder": file_input_root(cfg.corpus)}
+    if cfg.objective == "pic2word" and cfg.images != "world":
+        inputs["the image folder (--images)"] = cfg.images
+    if cfg.weights not in ("pretrained", "random"):
+        inputs["the weights file (--weights)"] = cfg.weights
+    check_output_location(out, inputs, "--out")
+    check_cache_location(inputs)
+
+
+def _train(cfg: TrainConfig, out: Path, is_main: bool, resume: bool, overwrite: bool, callbacks, progress: bool,
+           command: str | None) -> TrainResult:
     if is_main:
         prepare_out_dir(out, resume, overwrite)
     dist.barrier()
     device = dist.device_for_rank(cfg.device)
+    # Every cheap input first (the corpus, read with the backbone's context from its tokenizer alone), then
+    # the model: a bad corpus fails in a second, not after the weights have loaded.
+    check_weights_available(cfg.backbone, cfg.weights)
+    loaded = _load_captions(cfg, context_length_of(cfg.backbone)) if cfg.objective == "lincir" else None
     backbone = load_backbone(cfg.backbone, cfg.weights, device)
     with dist.local_main_first():  # one process per machine fills the caches; the others read them
-        data = _Data(cfg, backbone, progress and is_main)
+        data = _Data(cfg, backbone, progress and is_main, loaded)
     phi = Phi.for_backbone(backbone, cfg.seed, cfg.dropout).to(device)  # initial weights: the seed's alone
     opt = torch.optim.AdamW(phi.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, log_rows = 0, []
     if resume:
-        start = load_checkpoint(out, phi, opt, cfg)
+        start = load_checkpoint(out, phi, opt, cfg, data.key)
         log_rows = read_log(out, start)
     if is_main:
         atomic_write_json(out / RUN_CONFIG, {"config": dataclasses.asdict(cfg), "command": command,
                                              "corpus": data.source, "processes": dist.world_size()})
         atomic_write_text(out / LOG, "".join(json.dumps(r, sort_keys=True) + "\n" for r in log_rows))
     result = TrainResult(out, start, [(r["step"], r["loss"]) for r in log_rows if "loss" in r],
-                         [r for r in log_rows if "val" in r])
+                         [r for r in log_rows if "val" in r], corpus=data.source)
     callbacks = callbacks or []
     best = -math.inf
     from tqdm.auto import tqdm
@@ -202,14 +235,14 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, overwrite
             if is_main and (done % cfg.save_every == 0 or done == cfg.steps):
                 if not _finite(phi):  # a checkpoint named "last good" must be good
                     raise LincirError(_diverged(out, done, "phi's weights are not finite", saved))
-                save_checkpoint(out, phi, opt, done, cfg)
+                save_checkpoint(out, phi, opt, done, cfg, data.key)
                 saved = done
             if cfg.max_seconds is not None and time.perf_counter() - t0 >= cfg.max_seconds:
                 result.stopped_early = True
                 break
     except KeyboardInterrupt:
         if is_main and result.steps_done > start and not stop.mid_step and _finite(phi):
-            save_checkpoint(out, phi, opt, result.steps_done, cfg)
+            save_checkpoint(out, phi, opt, result.steps_done, cfg, data.key)
             print(f"\ninterrupted: checkpoint at step {result.steps_done} saved to {out / CHECKPOINT}; "
                   f"continue with --resume", flush=True)
         elif is_main:  # stopped inside a step (a second Ctrl-C): a half-updated phi is never saved

@@ -207,6 +207,23 @@ class RecordReader:
         return self.get(key, list, lambda v: all(_is_int(s) for s in v), "a list of integers")
 
 
+MAX_ID = 2**63 - 1  # the largest image or query id accepted in any file (ids are 64-bit integers)
+
+
+def int_id(value: Any) -> int | None:
+    """An integer id given as a JSON integer or an ASCII decimal string (as the CIRCO server's int() reads it),
+    within +-MAX_ID; None for anything else (booleans, floats, lists, '²', '1e3', 5,000-digit numbers)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if -MAX_ID <= value <= MAX_ID else None
+    if isinstance(value, str):
+        text = value.strip()
+        if 0 < len(text) <= 19 and text.isascii() and text.isdigit():
+            return int(text)
+    return None
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -228,7 +245,11 @@ def check_ranking_list(value: Any, source: str, where: str, item_ok: Callable[[A
         raise LincirError(f"{source}: {where}: expected a list of {what}, found {_short(value)}")
     seen = set()
     for item in value:
-        if not item_ok(item):
+        try:
+            ok = bool(item_ok(item))
+        except (TypeError, ValueError):  # a list or object where an item belongs
+            ok = False
+        if not ok or isinstance(item, (list, dict)):
             raise LincirError(f"{source}: {where}: expected {what}, found {_short(item)}")
         if item in seen:
             raise LincirError(f"{source}: {where}: {item!r} is listed twice")

@@ -17,7 +17,7 @@ from lincir.data.image_refs import ImageRef
 from lincir.errors import LincirError
 from lincir.eval import metrics as M
 from lincir.eval.benchmarks.base import (Benchmark, Part, Query, Rankings, RecordReader, check_ranking_list, find_root,
-    read_records, require_keys)
+    int_id, read_records, require_keys)
 from lincir.files import read_json
 
 SPLITS = ("val", "test")
@@ -69,10 +69,11 @@ class CIRCO(Benchmark):
         out = []
         for q in part.queries:
             # The server casts ids with int(); accept integers and integer strings alike.
-            ids = check_ranking_list(obj[q.qid], source, f"query {q.qid}", _int_like, "image ids")
+            ids = check_ranking_list(obj[q.qid], source, f"query {q.qid}", _int_like,
+                                     "image ids (integers or decimal strings)")
             pos = []
             for x in ids:
-                p = index.get(str(int(x)))
+                p = index.get(str(int_id(x)))
                 if p is None:
                     raise LincirError(f"{source}: query {q.qid}: {x!r} is not a COCO 2017 unlabeled image id")
                 pos.append(p)
@@ -83,7 +84,16 @@ class CIRCO(Benchmark):
 
 
 def _int_like(x: Any) -> bool:
-    return (isinstance(x, int) and not isinstance(x, bool)) or (isinstance(x, str) and x.strip().isdigit())
+    return int_id(x) is not None
+
+
+def _aspects(rec: RecordReader) -> list[str]:
+    """A record's semantic aspects: a list of names (absent or null: none). A bare string is refused, never
+    scored letter by letter."""
+    if rec.record.get("semantic_aspects") is None:
+        return []
+    return list(rec.get("semantic_aspects", list, lambda v: all(isinstance(a, str) and a for a in v),
+                        "a list of aspect names (strings)"))
 
 
 def load_gallery(root) -> list[ImageRef]:
@@ -135,7 +145,7 @@ def load_circo(data_root, split: str = "val") -> CIRCO:
             if not gt or gt[0] != target:
                 rec.fail(f"gt_img_ids must start with target_img_id {target}")
             targets = tuple(position(rec, "gt_img_ids entry", g) for g in gt)
-            aspects.append(list(record.get("semantic_aspects") or []))
+            aspects.append(_aspects(rec))
         part.queries.append(Query(str(qid), gallery[ref], (caption,), targets))
     bench = CIRCO(root, split, [part], aspects if split == "val" else None)
     bench.has_ground_truth = split == "val"

@@ -14,6 +14,7 @@ R@{1,2,3} per task and the mean over the four tasks.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,14 @@ def load_genecis(data_root, split: str = "val", coco_dir=None, vg_dir=None,
     return bench
 
 
+def _box_ok(box: list) -> bool:
+    """A box that crops something: four finite numbers, a corner in the image, a positive width and height."""
+    if len(box) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
+        return False
+    x, y, w, h = box
+    return all(math.isfinite(v) for v in box) and x >= 0 and y >= 0 and w > 0 and h > 0
+
+
 def _load_task(path: Path, task: str, images: Path) -> Part:
     is_object = task.endswith("object")
     gallery: list[ImageRef] = []
@@ -88,8 +97,7 @@ def _load_task(path: Path, task: str, images: Path) -> Part:
             img_id = sub.get("val_image_id", int)
             return ImageRef(str(img_id), images / f"{img_id:012d}.jpg")
         img_id = sub.get("image_id", (int, str))
-        box = sub.get("instance_bbox", list, lambda b: len(b) == 4 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in b), "[x, y, w, h]")
+        box = sub.get("instance_bbox", list, _box_ok, "[x, y, w, h] with finite x, y >= 0 and w, h > 0")
         crop = Crop(tuple(float(v) for v in box), DILATION, True)
         return ImageRef(f"{img_id}@{','.join(f'{v:g}' for v in crop.box)}", images / f"{img_id}.jpg", crop)
 
