@@ -26,12 +26,29 @@ class TextTower:
     eos_id: int | None
     cast_dtype: torch.dtype
     direct: bool = False  # blocks run by _causal_block / _block_at_rows (checked in `of`)
+    context_length: int = 77
+    pad_mask: object = None  # (tokens (B, L), L, dtype) -> additive mask, for towers that mask their pads
+
+    @property
+    def causal(self) -> bool:
+        return self.attn_mask is not None
+
+    @property
+    def trimmable(self) -> bool:
+        """Trailing padding can be cut without changing the output: a causal mask keeps every position after
+        the pooled one from reaching it, and the pooled position is found from the tokens themselves."""
+        return self.causal and self.pool_type in ("argmax", "eos")
 
     @classmethod
     def of(cls, model: nn.Module) -> "TextTower":
         src = model.text if hasattr(model, "text") and hasattr(model.text, "token_embedding") else model
         if getattr(src, "cls_emb", None) is not None:
             raise ValueError("text towers with an appended CLS embedding (CoCa) are not supported")
+        if not hasattr(src, "token_embedding"):
+            raise ValueError(f"{type(src).__name__} text towers (no token embedding) are not supported")
+        pad_mask = None
+        if getattr(src, "use_pad_mask", False):  # open_clip's own additive pad mask (bidirectional towers)
+            pad_mask = src._build_additive_mask
         return cls(
             token_embedding=src.token_embedding,
             positional_embedding=src.positional_embedding,
@@ -44,6 +61,8 @@ class TextTower:
             cast_dtype=src.transformer.get_cast_dtype(),
             direct=_direct_path_applies(src.transformer, src.attn_mask, getattr(src, "text_pool_type",
                                                                                  getattr(src, "pool_type", "argmax"))),
+            context_length=int(src.positional_embedding.shape[0]),
+            pad_mask=pad_mask,
         )
 
 
@@ -85,6 +104,20 @@ def trim_padding(tokens: torch.Tensor) -> torch.Tensor:
     return tokens[:, :length]
 
 
+def pooled_positions(tokens: torch.Tensor, pool_type: str, eos_id: int | None) -> torch.Tensor:
+    """(B, L) tokens -> (B,) the position each caption is pooled at (argmax, eos, first, last)."""
+    return _POOL_POSITIONS[pool_type](tokens, eos_id)
+
+
+def trim_for(tokens: torch.Tensor, tower: "TextTower") -> torch.Tensor:
+    """(B, L) tokens cut to the batch's furthest pooled position where that is exact for the tower
+    (`TextTower.trimmable`); otherwise the tokens unchanged (the full, fixed-length padding)."""
+    if not tower.trimmable:
+        return tokens
+    length = int(pooled_positions(tokens, tower.pool_type, tower.eos_id).max().item()) + 1
+    return tokens[:, :length]
+
+
 def encode_text_with_pseudo_tokens(
     model: nn.Module,
     tokens: torch.Tensor,
@@ -103,6 +136,10 @@ def encode_text_with_pseudo_tokens(
     """
     t = tower or TextTower.of(model)
     length = tokens.shape[1]
+    if length != t.context_length and not t.trimmable:
+        raise ValueError(f"{length} tokens given to a text tower whose output depends on its padding "
+                         f"(pool {t.pool_type!r}, {'causal' if t.causal else 'bidirectional'}): it needs all "
+                         f"{t.context_length}")
     x = t.token_embedding(tokens).to(t.cast_dtype)  # (B, L, w)
     if pseudo_tokens is not None:
         if placeholder_id is None:
@@ -118,6 +155,9 @@ def encode_text_with_pseudo_tokens(
         x = t.ln_final(_block_at_rows(last, x, pos))  # (B, w)
     else:
         mask = t.attn_mask[:length, :length] if t.attn_mask is not None else None
+        if t.pad_mask is not None:  # as open_clip's TextTransformer._embeds: pads masked as keys
+            pad = t.pad_mask(tokens, length, x.dtype)  # (B*H, L, L)
+            mask = pad if mask is None else mask.unsqueeze(0) + pad
         x = t.transformer(x, attn_mask=mask)
         x = t.ln_final(x)  # (B, L, w)
         x = text_global_pool(x, tokens, t.pool_type, eos_token_id=t.eos_id)  # (B, w)
@@ -170,14 +210,14 @@ def _block_at_rows(blk: ResidualAttentionBlock, x: torch.Tensor, pos: torch.Tens
 def encode_texts(model: nn.Module, tokenize, texts, batch_size: int = 256, tower: TextTower | None = None,
                  on_batch=None) -> torch.Tensor:
     """E_T of texts in order: (N, d) unnormalised features, float32 on the CPU, `batch_size` texts at a time,
-    each batch trimmed to its longest text (exact for the causal towers `trim_padding` serves).
+    each batch trimmed to its longest text where that is exact for the tower (`trim_for`).
 
     tokenize: texts -> (B, context) token ids on the model's device. on_batch(n): called after each batch."""
     t = tower or TextTower.of(model)
     out = []
     for i in range(0, len(texts), batch_size):
         batch = list(texts[i:i + batch_size])
-        out.append(encode_text_with_pseudo_tokens(model, trim_padding(tokenize(batch)), tower=t).float().cpu())
+        out.append(encode_text_with_pseudo_tokens(model, trim_for(tokenize(batch), t), tower=t).float().cpu())
         if on_batch is not None:
             on_batch(len(batch))
     return torch.cat(out)

@@ -1,0 +1,126 @@
+"""One parity test per open_clip text-tower family, at random init on shrunken copies of the real configs:
+the pseudo-token set to a real word's embedding gives exactly open_clip's encode_text of the sentence holding
+that word, on the trainer's path (trimmed where the family allows it, full padding where it does not)."""
+import copy
+
+import open_clip
+import pytest
+import torch
+
+from lincir.core.phi import Phi
+from lincir.core.text_encoding import encode_text_with_pseudo_tokens
+from lincir.errors import LincirError
+from lincir.models.backbones import family_of, load_backbone
+from lincir.models.text_families import from_config
+
+# test name -> (real architecture it shrinks, expected family, trimmed, placeholder path, tokenizer)
+FAMILIES = {
+    "lincir-test-clip": ("ViT-B-32", "causal-eot", True, "token", "clip-bpe"),
+    "lincir-test-siglip": ("ViT-B-16-SigLIP", "bidirectional", False, "by-id", "stand-in"),
+    "lincir-test-siglip2": ("ViT-B-16-SigLIP2", "bidirectional", False, "by-id", "stand-in"),
+    "lincir-test-mobileclip2": ("MobileCLIP2-S0", "bidirectional", False, "token", "clip-bpe"),
+    "lincir-test-pecore": ("PE-Core-B-16", "causal-eot", True, "token", "clip-bpe"),
+}
+
+
+def _register_small(name: str, arch: str) -> None:
+    """The real config with a tiny image tower and a 2-layer, 64-wide text tower (vocabulary shrunk only
+    where the tokenizer is not CLIP's BPE, whose ids need all 49,408 rows)."""
+    cfg = copy.deepcopy(open_clip.get_model_config(arch))
+    cfg["embed_dim"] = 48
+    cfg["vision_cfg"] = {"image_size": 32, "layers": 1, "width": 64, "patch_size": 16}
+    text = cfg["text_cfg"]
+    text.update(width=64, heads=2, layers=2)
+    if text.get("hf_tokenizer_name"):
+        text["vocab_size"] = 4096
+    open_clip.factory._MODEL_CONFIGS[name] = cfg
+
+
+for _name, (_arch, *_) in FAMILIES.items():
+    _register_small(_name, _arch)
+
+
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def backbone(request):
+    return load_backbone(request.param, weights="random")
+
+
+SENTENCES = ["a photo of a red dog on the grass", "two cats and a dog", "a dog"]
+
+
+def _word_and_masked(bb, word="dog"):
+    """(tokens of the sentences, tokens with the word masked by $, the word's token id)."""
+    ref = bb.tokenizer(SENTENCES)
+    masked = bb.tokenizer([s.replace(word, "$") for s in SENTENCES])
+    at = masked == bb.placeholder_id  # (B, L)
+    assert at.any(dim=1).all()
+    ids = ref[at].unique()
+    assert len(ids) == 1 and torch.equal(ref[~at], masked[~at])  # one token, the rest unchanged
+    return ref, masked, int(ids[0])
+
+
+def test_family_is_classified_as_expected(backbone):
+    arch, name, trim, placeholder, tokenizer = FAMILIES[backbone.name]
+    f = backbone.family
+    assert (f.name, f.trim, f.placeholder, f.tokenizer) == (name, trim, placeholder, tokenizer)
+    assert f.direct == backbone.tower.direct == (name == "causal-eot")  # the direct causal path where exact
+    assert from_config(open_clip.get_model_config(arch)).name == name  # the real config: the same family
+    assert family_of(backbone.name).name == name
+    assert f.context_length == backbone.context_length == open_clip.get_model_config(arch)["text_cfg"].get(
+        "context_length", 77)
+
+
+def test_placeholder_as_word_equals_encode_text_on_trainer_path(backbone):
+    ref, masked, word = _word_and_masked(backbone)
+    tokens = backbone.trim(masked)  # what the trainer and the evaluation hand the encoder
+    if backbone.family.trim:
+        assert tokens.shape[1] < backbone.context_length
+    else:
+        assert tokens.shape[1] == backbone.context_length
+    emb = backbone.tower.token_embedding.weight[word].expand(len(SENTENCES), -1)  # (B, w)
+    ours = backbone.encode_with_pseudo(tokens, emb)
+    want = backbone.model.encode_text(ref)  # open_clip's own forward, full context
+    assert (ours - want).abs().max().item() < 1e-5
+    assert (backbone.encode_text(ref) - want).abs().max().item() < 1e-5
+    assert (backbone.encode_texts(SENTENCES, batch_size=2) - want).abs().max().item() < 1e-5
+    # the authors' path (open_clip's blocks, full context) agrees too
+    slow = encode_text_with_pseudo_tokens(backbone.model, masked, backbone.placeholder_id, emb, direct=False)
+    assert (slow - want).abs().max().item() < 1e-5
+
+
+def test_gradients_reach_pseudo_token_never_backbone(backbone):
+    phi = Phi.for_backbone(backbone)
+    assert (phi.embed_dim, phi.token_width) == (48, 64)
+    tokens = backbone.trim(backbone.tokenizer(["a photo of $ that is red", "$ and $ on a table"]))
+    out = backbone.encode_with_pseudo(tokens, phi(torch.randn(2, 48)))
+    out.pow(2).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in phi.parameters())
+    assert all(p.grad is None for p in backbone.model.parameters())
+
+
+def test_untrimmable_family_refuses_a_short_batch(backbone):
+    full = backbone.tokenizer(SENTENCES)
+    tokens = full[:, :12]  # past every sentence's end of text: only padding is cut
+    # open_clip's own blocks on the cut batch (CLIP.encode_text itself takes only the full context)
+    cut = encode_text_with_pseudo_tokens(backbone.model, tokens, direct=False) if backbone.family.trim \
+        else backbone.model.encode_text(tokens)
+    same = (cut - backbone.model.encode_text(full)).abs().max().item() < 1e-5
+    assert same == backbone.family.trim  # trimming is exact exactly where the family says so
+    if not backbone.family.trim:
+        with pytest.raises(ValueError, match="depends on its padding"):
+            encode_text_with_pseudo_tokens(backbone.model, tokens, tower=backbone.tower)
+
+
+def test_hugging_face_tower_is_refused_in_one_line():
+    with pytest.raises(LincirError, match="Hugging Face text tower") as e:
+        load_backbone("xlm-roberta-base-ViT-B-32", weights="random")
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_architecture_fails_fast():
+    with pytest.raises(LincirError, match="unknown backbone 'ViT-Q-99'"):
+        load_backbone("ViT-Q-99", weights="random")
+    with pytest.raises(LincirError, match="no pretrained tag"):
+        load_backbone("ViT-B-32:no-such-tag", weights="random")
+    with pytest.raises(LincirError, match="names no pretrained tag"):
+        load_backbone("lincir-test-siglip", weights="pretrained")
