@@ -124,3 +124,48 @@ def test_unknown_architecture_fails_fast():
         load_backbone("ViT-B-32:no-such-tag", weights="random")
     with pytest.raises(LincirError, match="names no pretrained tag"):
         load_backbone("lincir-test-siglip", weights="pretrained")
+
+
+def _lengths_seen(bb):
+    """Token lengths of every batch the backbone's text tower embeds (a hook on its token embedding)."""
+    seen = []
+    bb.tower.token_embedding.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[1]))
+    return seen
+
+
+@pytest.mark.parametrize("name", ["lincir-test-siglip", "lincir-test-mobileclip2"])
+def test_untrimmable_family_is_never_trimmed_by_trainer_cache_or_evaluation(tmp_path, monkeypatch, name):
+    from lincir.eval.query_encoder import QueryEncoder
+    from lincir.train import loop
+    from lincir.train.config import TrainConfig
+
+    bb = load_backbone(name, weights="random")
+    seen = _lengths_seen(bb)
+    monkeypatch.setattr(loop, "load_backbone", lambda *a, **k: bb)
+    corpus = tmp_path / "captions.txt"
+    corpus.write_text("".join(f"a small {c} dog runs on the grass number {i}\n"
+                              for i, c in enumerate(["red", "blue", "green", "big"] * 6)))
+    cfg = TrainConfig(backbone=name, weights="random", corpus=str(corpus), steps=2, batch_size=4,
+                      masking="random_word", log_every=1, save_every=2, device="cpu")
+    loop.train(cfg, tmp_path / "run", progress=False)  # the target cache, then two training steps
+    n_train = len(seen)
+    assert n_train >= 3 and set(seen) == {bb.context_length}
+    phi = Phi.for_backbone(bb)
+    for method in ("text", "lincir"):
+        QueryEncoder(bb, method, phi, batch_size=2).encode(torch.randn(2, 48), [["is red"], ["is blue", "x"]])
+    assert len(seen) > n_train and set(seen) == {bb.context_length}
+
+
+def test_trimmable_family_is_trimmed_by_the_trainer(tmp_path, monkeypatch):
+    from lincir.train import loop
+    from lincir.train.config import TrainConfig
+
+    bb = load_backbone("lincir-test-pecore", weights="random")
+    seen = _lengths_seen(bb)
+    monkeypatch.setattr(loop, "load_backbone", lambda *a, **k: bb)
+    corpus = tmp_path / "captions.txt"
+    corpus.write_text("".join(f"a small {c} dog on the grass\n" for c in ["red", "blue", "green", "big"] * 4))
+    cfg = TrainConfig(backbone="lincir-test-pecore", weights="random", corpus=str(corpus), steps=2, batch_size=4,
+                      masking="random_word", log_every=1, save_every=2, device="cpu")
+    loop.train(cfg, tmp_path / "run", progress=False)
+    assert seen and max(seen) < bb.context_length
