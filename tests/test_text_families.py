@@ -20,6 +20,8 @@ FAMILIES = {
     "lincir-test-siglip2": ("ViT-B-16-SigLIP2", "bidirectional", False, "by-id", "stand-in"),
     "lincir-test-mobileclip2": ("MobileCLIP2-S0", "bidirectional", False, "token", "clip-bpe"),
     "lincir-test-pecore": ("PE-Core-B-16", "causal-eot", True, "token", "clip-bpe"),
+    # causal, pooled at the tokenizer's own end-of-text id (1, mT5's), a canonicalising Hugging Face tokenizer
+    "lincir-test-eos": ("ViT-L-14-worldwide", "causal-eot", True, "by-id", "stand-in"),
 }
 
 

@@ -252,7 +252,8 @@ def _tokenizer_for(spec: BackboneSpec, weights: str):
                               f"{text['hf_tokenizer_name']} ({type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}); "
                               f"it needs `transformers` and the tokenizer files (online once, or in the HF cache)") from None
         clean = text.get("tokenizer_kwargs", {}).get("clean", "whitespace")
-        return standin_tokenizer(int(text.get("vocab_size", 49408)), int(text.get("context_length", 77)), clean)
+        return standin_tokenizer(int(text.get("vocab_size", 49408)), int(text.get("context_length", 77)), clean,
+                                 int(text.get("eos_id", 2)))
 
 
 def load_backbone(name: str = DEFAULT_BACKBONE, weights: str = "pretrained", device: str | torch.device = "cpu") -> Backbone:

@@ -42,11 +42,12 @@ class ByIdTokenizer:
         return f"ByIdTokenizer({self.name}, placeholder id {self.placeholder_id}, context {self.context_length})"
 
 
-# The stand-in's reserved ids: pad and end of text (SigLIP pads after its end-of-text token), the placeholder.
-STANDIN_PAD, STANDIN_EOS, STANDIN_PLACEHOLDER, STANDIN_FIRST_WORD = 0, 1, 2, 3
+# The stand-in's reserved ids 0-3: padding, the end of text (the tower's eos_id: eos-pooled towers look for
+# it), the placeholder (the first of 1-3 that is not the end of text); words from 4 on.
+STANDIN_PAD, STANDIN_FIRST_WORD = 0, 4
 
 
-def standin_tokenizer(vocab_size: int, context_length: int, clean: str = "whitespace") -> ByIdTokenizer:
+def standin_tokenizer(vocab_size: int, context_length: int, clean: str = "whitespace", eos_id: int = 2) -> ByIdTokenizer:
     """A word-level tokenizer over the tower's vocabulary size, for random-init towers whose Hugging Face
     tokenizer cannot be loaded offline (it needs `transformers` and downloaded vocabulary files).
 
@@ -56,14 +57,17 @@ def standin_tokenizer(vocab_size: int, context_length: int, clean: str = "whites
     `--weights random`, never for real weights (load_backbone refuses that)."""
     from open_clip.tokenizer import get_clean_fn
 
+    if not 1 <= eos_id < STANDIN_FIRST_WORD:
+        raise ValueError(f"stand-in tokenizer: end-of-text id {eos_id} is not one of 1-3")
+    placeholder = next(i for i in (1, 2, 3) if i != eos_id)
     clean_fn = get_clean_fn(clean)
     n_words = vocab_size - STANDIN_FIRST_WORD
 
     def encode_piece(text: str) -> list[int]:
         return [STANDIN_FIRST_WORD + zlib.crc32(w.encode()) % n_words for w in clean_fn(text).split()]
 
-    return ByIdTokenizer(encode_piece, lambda body: body + [STANDIN_EOS], 1, STANDIN_PAD, STANDIN_PLACEHOLDER,
-                         context_length, f"stand-in word tokenizer ({clean})")
+    return ByIdTokenizer(encode_piece, lambda body: body + [eos_id], 1, STANDIN_PAD, placeholder,
+                         context_length, f"stand-in word tokenizer ({clean}, eos {eos_id})")
 
 
 def hf_by_id_tokenizer(tok) -> ByIdTokenizer:
