@@ -90,7 +90,7 @@ class Backbone:
         if self.family.refused:
             raise LincirError(f"backbone {name}: text tower refused: {self.family.refused}")
         self.tower = TextTower.of(model)
-        self.embed_dim = int(model.visual.output_dim if hasattr(model.visual, "output_dim") else model.embed_dim)
+        self.embed_dim = _joint_width(self.tower)
         self.token_width = int(self.tower.token_embedding.embedding_dim)
         self.context_length = int(tokenizer.context_length)
         self.placeholder_id = placeholder_token_id(tokenizer)
@@ -149,6 +149,14 @@ class Backbone:
 
     def __repr__(self) -> str:
         return f"Backbone({self.name!r}, weights={self.weights!r}, d={self.embed_dim}, w={self.token_width})"
+
+
+def _joint_width(tower: TextTower) -> int:
+    """d, the joint embedding width: what the text projection gives (timm image towers have no output_dim)."""
+    proj = tower.text_projection
+    if isinstance(proj, nn.Linear):
+        return int(proj.out_features)
+    return int(proj.shape[1]) if proj is not None else int(tower.token_embedding.embedding_dim)
 
 
 def placeholder_token_id(tokenizer) -> int:
