@@ -171,3 +171,19 @@ def test_trimmable_family_is_trimmed_by_the_trainer(tmp_path, monkeypatch):
                       masking="random_word", log_every=1, save_every=2, device="cpu")
     loop.train(cfg, tmp_path / "run", progress=False)
     assert seen and max(seen) < bb.context_length
+
+
+def test_backbones_command_tells_family_and_path(capsys):
+    from lincir.cli import main
+
+    assert main(["backbones", "ViT-B-16-SigLIP"]) == 0
+    out = capsys.readouterr().out
+    assert "bidirectional" in out and "full 64-token padding" in out and "by token id" in out
+    assert main(["backbones", "PE-Core-B-16"]) == 0
+    out = capsys.readouterr().out
+    assert "causal-eot" in out and "trimmed" in out and "32-token" in out
+    assert main(["backbones"]) == 0
+    assert "ViT-L-14" in capsys.readouterr().out
+    assert main(["backbones", "nllb-clip-base"]) == 0
+    assert "refused" in capsys.readouterr().out
+    assert main(["backbones", "ViT-Q-99"]) == 2
