@@ -187,3 +187,33 @@ def test_backbones_command_tells_family_and_path(capsys):
     assert main(["backbones", "nllb-clip-base"]) == 0
     assert "refused" in capsys.readouterr().out
     assert main(["backbones", "ViT-Q-99"]) == 2
+
+
+class _FakeHF:
+    """The slice of a Hugging Face tokenizer `hf_by_id_tokenizer` uses: ids by word, `$` a piece of its own,
+    an end-of-text id appended by build_inputs_with_special_tokens (as T5's does)."""
+
+    pad_token_id, unk_token_id, eos = 0, 2, 1
+    vocab = {"$": 5, "a": 6, "photo": 7, "of": 8, "dog": 9, "that": 10, "is": 11, "red": 12}
+
+    def __call__(self, text, add_special_tokens=True):
+        class Out:
+            input_ids = [self.vocab.get(w, self.unk_token_id) for w in text.split()]
+        return Out()
+
+    def build_inputs_with_special_tokens(self, ids):
+        return list(ids) + [self.eos]
+
+
+def test_hugging_face_tokenizer_gets_the_placeholder_by_id():
+    from open_clip.tokenizer import get_clean_fn
+
+    from lincir.models.tokenizers import hf_by_id_tokenizer
+
+    class Tok:  # open_clip's HFTokenizer: .tokenizer, .clean_fn (canonicalise: `$` would vanish), .context_length
+        tokenizer, clean_fn, context_length = _FakeHF(), staticmethod(get_clean_fn("canonicalize")), 8
+
+    tok = hf_by_id_tokenizer(Tok())
+    assert tok.placeholder_id == 5
+    ids = tok(["a photo of $ that is red!", "a $", "a photo of a photo of a photo"])
+    assert ids.tolist() == [[6, 7, 8, 5, 10, 11, 12, 1], [6, 5, 1, 0, 0, 0, 0, 0], [6, 7, 8, 6, 7, 8, 6, 1]]

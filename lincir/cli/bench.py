@@ -189,7 +189,8 @@ def run_encoders(args) -> int:
     print(f"  text family: {backbone.family.name}: {backbone.family.path()}")
     print(f"  {'side (forward, no grad)':<34} {'median':>11}  {'throughput':>17}")
     print(_row(f"text tower, {r.context_length} tokens", r.text_full, "captions"))
-    print(_row("text tower, trimmed", r.text_trimmed, "captions", f"{r.trimmed_tokens:.1f} tokens/row"))
+    print(_row("text tower, trimmed" if backbone.family.trim else "text tower, as trained (never trimmed)",
+               r.text_trimmed, "captions", f"{r.trimmed_tokens:.1f} tokens/row"))
     print(_row(f"image tower, {r.image_size}px", r.image, "images"))
     print(f"  text ({r.context_length} tokens) vs image: {r.text_vs_image:.2f}x faster per item "
           f"(trimmed: {r.trimmed_text_vs_image:.2f}x)   [paper: about 1.4x]")
