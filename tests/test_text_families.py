@@ -124,6 +124,10 @@ def test_unknown_architecture_fails_fast():
         load_backbone("ViT-Q-99", weights="random")
     with pytest.raises(LincirError, match="no pretrained tag"):
         load_backbone("ViT-B-32:no-such-tag", weights="random")
+    from lincir.models.backbones import resolve_spec
+
+    spec = resolve_spec("ViT-B-32:openai")  # ARCH:TAG: the tag, and OpenAI's QuickGELU
+    assert (spec.arch, spec.pretrained, spec.quick_gelu) == ("ViT-B-32", "openai", True)
     with pytest.raises(LincirError, match="names no pretrained tag"):
         load_backbone("lincir-test-siglip", weights="pretrained")
 
