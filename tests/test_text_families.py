@@ -113,9 +113,18 @@ def test_untrimmable_family_refuses_a_short_batch(backbone):
             encode_text_with_pseudo_tokens(backbone.model, tokens, tower=backbone.tower)
 
 
-def test_hugging_face_tower_is_refused_in_one_line():
-    with pytest.raises(LincirError, match="Hugging Face text tower") as e:
+def test_hugging_face_tower_without_its_files_fails_in_one_line():
+    """xlm-roberta's tokenizer and config are not here offline: one line, whether transformers is installed
+    (then the tokenizer cannot load) or not (then it is named as missing). tests/test_hf_towers.py builds
+    tiny Hugging Face towers from local folders."""
+    with pytest.raises(LincirError, match="Hugging Face") as e:
         load_backbone("xlm-roberta-base-ViT-B-32", weights="random")
+    assert "\n" not in str(e.value)
+
+
+def test_coca_tower_is_refused_in_one_line():
+    with pytest.raises(LincirError, match="appended CLS embedding") as e:
+        load_backbone("coca_ViT-B-32", weights="random")
     assert "\n" not in str(e.value)
 
 
@@ -189,35 +198,58 @@ def test_backbones_command_tells_family_and_path(capsys):
     assert main(["backbones"]) == 0
     assert "ViT-L-14" in capsys.readouterr().out
     assert main(["backbones", "nllb-clip-base"]) == 0
+    out = capsys.readouterr().out
+    assert "hf-masked" in out and "inputs_embeds" in out
+    assert main(["backbones", "coca_ViT-B-32"]) == 0
     assert "refused" in capsys.readouterr().out
     assert main(["backbones", "ViT-Q-99"]) == 2
 
 
 class _FakeHF:
     """The slice of a Hugging Face tokenizer `hf_by_id_tokenizer` uses: ids by word, `$` a piece of its own,
-    an end-of-text id appended by build_inputs_with_special_tokens (as T5's does)."""
+    an end-of-text id appended as special token (as T5's post-processor does)."""
 
-    pad_token_id, unk_token_id, eos = 0, 2, 1
-    vocab = {"$": 5, "a": 6, "photo": 7, "of": 8, "dog": 9, "that": 10, "is": 11, "red": 12}
+    pad_token_id, unk_token_id, sep_token_id, eos = 0, 2, 1, 1
+    vocab = {"$": 5, "a": 6, "photo": 7, "of": 8, "dog": 9, "that": 10, "is": 11, "red": 12, "two": 13, "cats": 14,
+             "and": 15, "on": 16, "the": 17, "grass": 18, "table": 19}
 
     def __call__(self, text, add_special_tokens=True):
         class Out:
-            input_ids = [self.vocab.get(w, self.unk_token_id) for w in text.split()]
+            input_ids = [self.vocab.get(w, self.unk_token_id) for w in text.split()] + [self.eos] * add_special_tokens
         return Out()
 
-    def build_inputs_with_special_tokens(self, ids):
-        return list(ids) + [self.eos]
+
+class _FakeOpenClipTokenizer:
+    """open_clip's HFTokenizer over _FakeHF: cleaned (canonicalise: `$` vanishes), framed, cut, padded."""
+
+    def __init__(self, context_length=8):
+        from open_clip.tokenizer import get_clean_fn
+
+        self.tokenizer, self.clean_fn, self.context_length = _FakeHF(), get_clean_fn("canonicalize"), context_length
+
+    def __call__(self, texts):
+        out = torch.zeros(len(texts), self.context_length, dtype=torch.long)
+        for i, t in enumerate(texts):
+            ids = self.tokenizer(self.clean_fn(t), add_special_tokens=False).input_ids[: self.context_length - 1]
+            out[i, : len(ids) + 1] = torch.tensor(ids + [_FakeHF.eos])
+        return out
 
 
 def test_hugging_face_tokenizer_gets_the_placeholder_by_id():
-    from open_clip.tokenizer import get_clean_fn
-
     from lincir.models.tokenizers import hf_by_id_tokenizer
 
-    class Tok:  # open_clip's HFTokenizer: .tokenizer, .clean_fn (canonicalise: `$` would vanish), .context_length
-        tokenizer, clean_fn, context_length = _FakeHF(), staticmethod(get_clean_fn("canonicalize")), 8
-
-    tok = hf_by_id_tokenizer(Tok())
+    tok = hf_by_id_tokenizer(_FakeOpenClipTokenizer())
     assert tok.placeholder_id == 5
     ids = tok(["a photo of $ that is red!", "a $", "a photo of a photo of a photo"])
     assert ids.tolist() == [[6, 7, 8, 5, 10, 11, 12, 1], [6, 5, 1, 0, 0, 0, 0, 0], [6, 7, 8, 6, 7, 8, 6, 1]]
+
+
+def test_hugging_face_by_id_tokenizer_must_reproduce_open_clips_ids():
+    from lincir.models.tokenizers import hf_by_id_tokenizer
+
+    class Framed(_FakeOpenClipTokenizer):  # open_clip's ids start with a token the Hugging Face one does not add
+        def __call__(self, texts):
+            return torch.cat([torch.full((len(texts), 1), 3), super().__call__(texts)[:, :-1]], dim=1)
+
+    with pytest.raises(ValueError, match="does not reproduce open_clip's ids"):
+        hf_by_id_tokenizer(Framed())

@@ -34,8 +34,14 @@ def run(args) -> int:
               f"{f.context_length}-token context)")
         print(f"  path       {f.path()}")
         tok = text.get("hf_tokenizer_name")
-        print(f"  tokenizer  " + (f"Hugging Face {tok} (offline with --weights random: a stand-in word tokenizer)"
-                                  if tok else "open_clip's CLIP BPE"))
+        if text.get("hf_model_name"):
+            tok_line = (f"Hugging Face {tok}, required (with `transformers`, pip install 'lincir[hf]', and the "
+                        f"model's config and tokenizer files, online once or in the HF cache)")
+        elif tok:
+            tok_line = f"Hugging Face {tok} (offline with --weights random: a stand-in word tokenizer)"
+        else:
+            tok_line = "open_clip's CLIP BPE"
+        print(f"  tokenizer  {tok_line}")
         return 0
     if args.all:
         import open_clip

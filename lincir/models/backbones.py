@@ -5,6 +5,7 @@ for it."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 from contextlib import contextmanager
@@ -14,7 +15,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from lincir.core.text_encoding import TextTower, encode_text_with_pseudo_tokens, encode_texts, pooled_positions, trim_for
+from lincir.core.text_encoding import (HFTower, TextTower, encode_text_with_pseudo_tokens, encode_texts,
+                                       needed_lengths, trim_for)
 from lincir.errors import LincirError
 from lincir.models.text_families import TextFamily, classify, from_config
 
@@ -113,7 +115,7 @@ class Backbone:
         for length bucketing."""
         if not self.family.trim:
             return torch.full((tokens.shape[0],), tokens.shape[1], dtype=torch.long)
-        return pooled_positions(tokens, self.tower.pool_type, self.tower.eos_id) + 1
+        return needed_lengths(tokens, self.tower)
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, L) tokens -> (B, d), exactly open_clip's encode_text (trailing padding trimmed where exact)."""
@@ -151,8 +153,10 @@ class Backbone:
         return f"Backbone({self.name!r}, weights={self.weights!r}, d={self.embed_dim}, w={self.token_width})"
 
 
-def _joint_width(tower: TextTower) -> int:
+def _joint_width(tower: TextTower | HFTower) -> int:
     """d, the joint embedding width: what the text projection gives (timm image towers have no output_dim)."""
+    if isinstance(tower, HFTower):
+        return tower.output_dim
     proj = tower.text_projection
     if isinstance(proj, nn.Linear):
         return int(proj.out_features)
@@ -255,7 +259,7 @@ def _tokenizer_for(spec: BackboneSpec, weights: str):
         with _quiet_open_clip():
             return hf_by_id_tokenizer(open_clip.get_tokenizer(spec.arch))
     except Exception as e:
-        if weights != "random":
+        if weights != "random" or text.get("hf_model_name"):  # a Hugging Face tower needs its own vocabulary
             raise LincirError(f"backbone {spec.name}: cannot load its Hugging Face tokenizer "
                               f"{text['hf_tokenizer_name']} ({type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}); "
                               f"it needs `transformers` and the tokenizer files (online once, or in the HF cache)") from None
@@ -283,8 +287,14 @@ def load_backbone(name: str = DEFAULT_BACKBONE, weights: str = "pretrained", dev
         raise LincirError(f"--weights pretrained: {name} names no pretrained tag; use {spec.arch}:TAG "
                           f"(tags: {tags}), --weights PATH or --weights random")
     dev = resolve_device(device)
+    hf_tower = bool(arch_config(spec.arch).get("text_cfg", {}).get("hf_model_name"))
+    if hf_tower and importlib.util.find_spec("transformers") is None:
+        raise LincirError(f"backbone {name}: its Hugging Face text tower needs `transformers` "
+                          f"(pip install 'lincir[hf]')")
     tokenizer = _tokenizer_for(spec, weights)  # before the model: a missing tokenizer fails fast
     kwargs = {"force_quick_gelu": spec.quick_gelu}
+    if hf_tower:  # never fetch the Hugging Face text weights: ours come from the CLIP checkpoint, or are random
+        kwargs["pretrained_text"] = False
     state = None
     if weights == "pretrained" and spec.asset:
         st_path, _ = asset_paths(spec.asset)

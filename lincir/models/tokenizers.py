@@ -70,17 +70,40 @@ def standin_tokenizer(vocab_size: int, context_length: int, clean: str = "whites
                          context_length, f"stand-in word tokenizer ({clean}, eos {eos_id})")
 
 
+def _special_frame(hf, probe: str = "photo") -> tuple[list[int], list[int]]:
+    """The ids a Hugging Face tokenizer puts before and after a text (its post-processor's special tokens),
+    read off one probe: transformers 5 tokenizers have no build_inputs_with_special_tokens."""
+    bare = hf(probe, add_special_tokens=False).input_ids
+    full = hf(probe, add_special_tokens=True).input_ids
+    for k in range(len(full) - len(bare) + 1):
+        if full[k:k + len(bare)] == bare:
+            return full[:k], full[k + len(bare):]
+    raise ValueError(f"cannot find the special tokens {type(hf).__name__} frames a text with")
+
+
+# A text without `$`: the by-id tokenizer must give exactly open_clip's ids for it (checked once, at load).
+_CHECK_TEXT = "a photo of a red dog on the grass, two cats and a table"
+
+
 def hf_by_id_tokenizer(tok) -> ByIdTokenizer:
     """open_clip's HFTokenizer with the placeholder put in by id: the id Hugging Face gives the `$` piece itself
-    (text never yields it once cleaning has removed every `$`). Not verified offline (no vocabulary files)."""
+    (text never yields it where cleaning removes every `$`). Pieces are cleaned and tokenized as open_clip does,
+    framed by the tokenizer's own special tokens (`strip_sep_token` as open_clip applies it), and the result
+    is checked once against open_clip's tokenizer on a `$`-free text (ValueError if they differ)."""
     hf = tok.tokenizer
     ids = hf(PLACEHOLDER, add_special_tokens=False).input_ids
     if not ids or ids[-1] == hf.unk_token_id:
         raise ValueError(f"the tokenizer {type(hf).__name__} has no token for {PLACEHOLDER!r}")
-    n_special = len(hf.build_inputs_with_special_tokens([]))
+    head, tail = _special_frame(hf)
+    if getattr(tok, "strip_sep_token", False):  # open_clip zeroes the separator token
+        head, tail = ([0 if i == hf.sep_token_id else i for i in part] for part in (head, tail))
 
     def encode_piece(text: str) -> list[int]:
         return hf(tok.clean_fn(text), add_special_tokens=False).input_ids if text.strip() else []
 
-    return ByIdTokenizer(encode_piece, hf.build_inputs_with_special_tokens, n_special, int(hf.pad_token_id),
-                         int(ids[-1]), int(tok.context_length), type(hf).__name__)
+    by_id = ByIdTokenizer(encode_piece, lambda body: head + body + tail, len(head) + len(tail),
+                          int(hf.pad_token_id), int(ids[-1]), int(tok.context_length), type(hf).__name__)
+    want = tok([_CHECK_TEXT])
+    if not torch.equal(by_id([_CHECK_TEXT]), want.to(torch.long)):
+        raise ValueError(f"the by-id tokenizer over {type(hf).__name__} does not reproduce open_clip's ids")
+    return by_id
