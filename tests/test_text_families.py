@@ -253,3 +253,39 @@ def test_hugging_face_by_id_tokenizer_must_reproduce_open_clips_ids():
 
     with pytest.raises(ValueError, match="does not reproduce open_clip's ids"):
         hf_by_id_tokenizer(Framed())
+
+
+def _evaluate_family(tmp_path, capsys, name, bench):
+    """`lincir evaluate` with LinCIR queries on a tiny benchmark fixture, on a random-init tower of the family."""
+    import json
+
+    import bench_fixtures as F
+
+    from lincir.cli import main
+    from lincir.models.phi_checkpoints import save_phi
+
+    bb = load_backbone(name, weights="random")
+    torch.manual_seed(0)
+    save_phi(tmp_path / "phi", Phi.for_backbone(bb), {"backbone": name})
+    root = F.MAKERS[bench](tmp_path / "data")
+    out = tmp_path / "out"
+    argv = ["evaluate", "--benchmark", bench, "--data-root", str(root), "--split", "val", "--backbone", name,
+            "--weights", "random", "--method", "lincir", "--phi", str(tmp_path / "phi"), "--out", str(out), "--quiet"]
+    assert main(argv) == 0, capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert metrics and all(0 <= v <= 100 for v in metrics.values())
+
+
+@pytest.mark.parametrize("bench", ["fashioniq", "genecis"])
+@pytest.mark.parametrize("name", ["lincir-test-siglip", "lincir-test-siglip2", "lincir-test-mobileclip2",
+                                  "lincir-test-pecore"])
+def test_evaluate_runs_on_each_family(tmp_path, capsys, name, bench):
+    _evaluate_family(tmp_path, capsys, name, bench)
+
+
+@pytest.mark.parametrize("bench", ["fashioniq", "genecis"])
+def test_evaluate_runs_on_a_hugging_face_tower(tmp_path, capsys, bench):
+    pytest.importorskip("transformers", reason="Hugging Face text towers need `transformers` (pip install 'lincir[hf]')")
+    import hf_towers as H
+
+    _evaluate_family(tmp_path, capsys, H.register(tmp_path / "hf", "xlm-roberta"), bench)
