@@ -1,7 +1,11 @@
 import os
 
-import pytest
-import torch
+# Hugging Face libraries never reach the network from a test (their towers are built from local folders); set
+# before anything imports huggingface_hub, which reads it once.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 # Tests never touch the user's cache; every test is CPU-only. One thread: the tiny tensors of the tests gain
 # nothing from two, and on a busy 2-core machine OpenMP's second thread costs several times over.

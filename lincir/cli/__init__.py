@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "world_main",
     "reproduce",
     "bench",
+    "backbones",
 ]
 
 DEBUG_HELP = "show full tracebacks instead of one-line errors"

@@ -61,7 +61,7 @@ def register(subparsers) -> None:
 
 
 def _model_args(p: argparse.ArgumentParser, batch: int) -> None:
-    p.add_argument("--backbone", default="ViT-B-32", help="backbone name (default ViT-B-32)")
+    p.add_argument("--backbone", default="ViT-B-32", help="a preset or any open_clip architecture as ARCH[:TAG] (default ViT-B-32; see `lincir backbones`)")
     p.add_argument("--weights", default="random", help="random (default), pretrained, or a checkpoint file")
     p.add_argument("--batch-size", type=COUNT, default=batch, help=f"captions per step (default {batch})")
     p.add_argument("--captions", help="caption file (default: generated captions of realistic length)")
@@ -157,11 +157,13 @@ def run_train_step(args) -> int:
     print(f"lincir bench train-step: {backbone.name} ({backbone.weights} weights) on {backbone.device}, batch {b}; "
           f"{len(caps)} captions; {machine}")
     print(f"  {'side':<34} {'median':>11}  {'throughput':>17}")
-    print(_row("reference (77 tokens, 2 passes, fp32)", r.reference, "captions",
+    print(f"  text family: {backbone.family.name}: {backbone.family.path()}")
+    print(_row(f"reference ({r.reference_tokens} tokens, 2 passes, fp32)", r.reference, "captions",
                f"{r.reference_tokens} tokens/row"))
     for name, t in r.extra.items():
         print(_row(f"{name} (targets re-encoded)", t, "captions"))
-    print(_row("ours (trim + bucket + cached targets)", r.fast, "captions", f"{r.fast_tokens:.1f} tokens/row"))
+    ours = "trim + bucket + cached targets" if backbone.family.trim else "full padding + cached targets"
+    print(_row(f"ours ({ours})", r.fast, "captions", f"{r.fast_tokens:.1f} tokens/row"))
     print(f"  ratio ours/reference: {r.ratio:.2f}x   (medians of {args.rounds} interleaved steps each)")
     print(f"  loss max |ours - reference| over the same {args.rounds + args.warmup} batches: {r.loss_max_abs_diff:.2e}")
     print(f"  target cache: {r.n_captions} captions encoded once in {r.cache_seconds:.1f} s "
@@ -185,9 +187,11 @@ def run_encoders(args) -> int:
                        seed=args.seed, autocast=autocast_for(backbone, args.precision))
     print(f"lincir bench encoders: {backbone.name} ({backbone.weights} weights) on {backbone.device}, batch {b}; "
           f"{machine}")
+    print(f"  text family: {backbone.family.name}: {backbone.family.path()}")
     print(f"  {'side (forward, no grad)':<34} {'median':>11}  {'throughput':>17}")
     print(_row(f"text tower, {r.context_length} tokens", r.text_full, "captions"))
-    print(_row("text tower, trimmed", r.text_trimmed, "captions", f"{r.trimmed_tokens:.1f} tokens/row"))
+    print(_row("text tower, trimmed" if backbone.family.trim else "text tower, as trained (never trimmed)",
+               r.text_trimmed, "captions", f"{r.trimmed_tokens:.1f} tokens/row"))
     print(_row(f"image tower, {r.image_size}px", r.image, "images"))
     print(f"  text ({r.context_length} tokens) vs image: {r.text_vs_image:.2f}x faster per item "
           f"(trimmed: {r.trimmed_text_vs_image:.2f}x)   [paper: about 1.4x]")

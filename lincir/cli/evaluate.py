@@ -29,7 +29,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     """--backbone, --weights, --method, --phi, --template and the run options."""
     from lincir.eval.methods import DEFAULT_TEMPLATE, METHODS
 
-    p.add_argument("--backbone", required=True, help="a backbone name (see lincir.models.backbones.BACKBONES)")
+    p.add_argument("--backbone", required=True, help="a preset or any open_clip architecture as ARCH[:TAG] (see `lincir backbones`)")
     p.add_argument("--weights", default="pretrained", help="pretrained (default), random, or a checkpoint path")
     p.add_argument("--method", default="lincir", help=f"one of {', '.join(METHODS)} (default lincir)")
     p.add_argument("--phi", help="phi checkpoint: our phi.safetensors (beside phi.json) or the authors' .pt file")

@@ -9,7 +9,7 @@ import sys
 from lincir.cli.arg_types import COUNT, NON_NEGATIVE, NON_NEGATIVE_FLOAT, POSITIVE, RATE, SEED, device
 
 HELP = {
-    "backbone": "CLIP backbone name (see `lincir backbones`)",
+    "backbone": "a preset or any open_clip architecture as ARCH[:TAG] (see `lincir backbones`)",
     "weights": "'pretrained' (the backbone's tag, or the shipped world CLIP), 'random', or a checkpoint file",
     "objective": "lincir: text only, Self-Masking Projection; pic2word: contrastive on image features",
     "corpus": "caption file (.txt one per line, CC3M .tsv, .csv/.parquet with --corpus-column) or 'world'",

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from lincir.core.keyed_random import sample_generators
 from lincir.core.noise import add_keyed_noise
 from lincir.core.phi import Phi
-from lincir.core.text_encoding import encode_text_with_pseudo_tokens, trim_padding
+from lincir.core.text_encoding import encode_text_with_pseudo_tokens
 
 NOISE_STREAM, DROPOUT_STREAM = 1, 2
 
@@ -48,7 +48,7 @@ def pic2word_loss(backbone, phi: Phi, image_features: torch.Tensor, template_tok
     """Symmetric contrastive loss between E_T("a photo of $", $ <- phi(E_I(x))) and E_I(x) over the batch."""
     v = image_features.to(backbone.device, torch.float32)  # (B, d)
     pseudo = phi(v, dropout_gens)
-    tokens = trim_padding(template_tokens.expand(len(v), -1))
+    tokens = backbone.trim(template_tokens.expand(len(v), -1))  # trimmed only where exact for the tower
     t = backbone.encode_with_pseudo(tokens, pseudo).float()
     logits = logit_scale * F.normalize(t, dim=-1) @ F.normalize(v, dim=-1).T  # (B, B)
     labels = torch.arange(len(v), device=logits.device)

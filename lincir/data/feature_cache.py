@@ -29,10 +29,11 @@ def _cached_array(key: str, kind: str, compute: Callable[[], np.ndarray], use_ca
 
 
 def token_lengths(backbone, captions: list[str], chunk: int = 4096) -> torch.Tensor:
-    """Tokens per caption (start and end of text included), for length bucketing."""
+    """Tokens per caption (start and end of text included; the full context for towers that must not be
+    trimmed), for length bucketing."""
     out = []
     for i in range(0, len(captions), chunk):
-        out.append(backbone.tokenizer(captions[i:i + chunk]).argmax(dim=-1) + 1)
+        out.append(backbone.lengths(backbone.tokenizer(captions[i:i + chunk])))
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 

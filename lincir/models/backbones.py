@@ -1,8 +1,11 @@
-"""Named CLIP backbones on top of open_clip: the paper's three, ViT-B-32 for quick real runs, and the
-embedded world's own small CLIPs (shipped in lincir/assets)."""
+"""CLIP backbones on top of open_clip: named presets (the paper's three, ViT-B-32 for quick real runs, the
+embedded world's own small CLIPs shipped in lincir/assets), and any open_clip architecture as ARCH[:TAG].
+Each backbone's text tower is classified once (`lincir.models.text_families`) and encoded on the path exact
+for it."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 from contextlib import contextmanager
@@ -12,8 +15,10 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from lincir.core.text_encoding import TextTower, encode_text_with_pseudo_tokens, encode_texts, trim_padding
+from lincir.core.text_encoding import (HFTower, TextTower, encode_text_with_pseudo_tokens, encode_texts,
+                                       needed_lengths, trim_for)
 from lincir.errors import LincirError
+from lincir.models.text_families import TextFamily, classify, from_config
 
 PACKAGE = Path(__file__).resolve().parent.parent  # lincir/: assets/ (shipped weights) and model_configs/
 ASSETS = PACKAGE / "assets"
@@ -107,8 +112,11 @@ class Backbone:
         self.device = device
         self._fingerprint: str | None = None
         model.eval().requires_grad_(False)
+        self.family: TextFamily = classify(model, tokenizer)
+        if self.family.refused:
+            raise LincirError(f"backbone {name}: text tower refused: {self.family.refused}")
         self.tower = TextTower.of(model)
-        self.embed_dim = int(model.visual.output_dim if hasattr(model.visual, "output_dim") else model.embed_dim)
+        self.embed_dim = _joint_width(self.tower)
         self.token_width = int(self.tower.token_embedding.embedding_dim)
         self.context_length = int(tokenizer.context_length)
         self.placeholder_id = placeholder_token_id(tokenizer)
@@ -121,9 +129,21 @@ class Backbone:
         """(B, 3, H, W) preprocessed pixels -> (B, d) unnormalised image features."""
         return self.model.encode_image(pixels.to(self.device))
 
+    def trim(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, context) -> (B, L): cut to the batch's furthest pooled position where the family allows it
+        (exact); the tokens unchanged for families whose pads reach the pooled token."""
+        return trim_for(tokens, self.tower)
+
+    def lengths(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, context) -> (B,) tokens each text needs (its pooled position + 1; the context where untrimmable),
+        for length bucketing."""
+        if not self.family.trim:
+            return torch.full((tokens.shape[0],), tokens.shape[1], dtype=torch.long)
+        return needed_lengths(tokens, self.tower)
+
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, L) tokens -> (B, d), exactly open_clip's encode_text (trailing padding trimmed)."""
-        return encode_text_with_pseudo_tokens(self.model, trim_padding(tokens.to(self.device)), tower=self.tower)
+        """(B, L) tokens -> (B, d), exactly open_clip's encode_text (trailing padding trimmed where exact)."""
+        return encode_text_with_pseudo_tokens(self.model, self.trim(tokens.to(self.device)), tower=self.tower)
 
     def encode_texts(self, texts, batch_size: int = 256, on_batch=None) -> torch.Tensor:
         """E_T of texts in order: (N, d) unnormalised, float32 on the CPU (batched, each batch trimmed)."""
@@ -134,13 +154,15 @@ class Backbone:
     def encode_with_pseudo(self, tokens: torch.Tensor, pseudo: torch.Tensor) -> torch.Tensor:
         """(B, L) tokens with the placeholder row replaced by pseudo (B, w) -> (B, d)."""
         return encode_text_with_pseudo_tokens(
-            self.model, trim_padding(tokens.to(self.device)), self.placeholder_id, pseudo, tower=self.tower
+            self.model, self.trim(tokens.to(self.device)), self.placeholder_id, pseudo, tower=self.tower
         )
 
     def fingerprint(self) -> str:
         """Names the backbone and hashes its weights (a sample of every tensor), for cache keys."""
         if self._fingerprint is None:
             h = hashlib.sha256(f"{self.name}\x00{self.weights}\x00".encode())
+            if self.family.tokenizer != "clip-bpe":  # other tokenizers give other ids (CLIP BPE keys unchanged)
+                h.update(f"tokenizer:{self.tokenizer!r}\x00".encode())
             with torch.no_grad():
                 for key, t in self.model.state_dict().items():
                     flat = t.detach().reshape(-1)
@@ -155,8 +177,21 @@ class Backbone:
         return f"Backbone({self.name!r}, weights={self.weights!r}, d={self.embed_dim}, w={self.token_width})"
 
 
+def _joint_width(tower: TextTower | HFTower) -> int:
+    """d, the joint embedding width: what the text projection gives (timm image towers have no output_dim)."""
+    if isinstance(tower, HFTower):
+        return tower.output_dim
+    proj = tower.text_projection
+    if isinstance(proj, nn.Linear):
+        return int(proj.out_features)
+    return int(proj.shape[1]) if proj is not None else int(tower.token_embedding.embedding_dim)
+
+
 def placeholder_token_id(tokenizer) -> int:
-    """The single BPE id the tokenizer gives "$" (checked: it must stay one token)."""
+    """The single BPE id the tokenizer gives "$" (checked: it must stay one token), or the id a by-id
+    tokenizer puts in for it."""
+    if getattr(tokenizer, "placeholder_id", None) is not None:
+        return int(tokenizer.placeholder_id)
     ids = tokenizer([PLACEHOLDER])[0]
     body = [int(i) for i in ids if int(i) != 0][1:-1]  # drop start/end of text and padding
     if len(body) != 1:
@@ -288,24 +323,76 @@ def _quiet_open_clip():
         root.setLevel(level)
 
 
+def resolve_spec(name: str) -> BackboneSpec:
+    """A preset by name, or any open_clip architecture as ARCH or ARCH:TAG (checked without building it)."""
+    import open_clip
+
+    if name in BACKBONES:
+        return BACKBONES[name]
+    register_model_configs()
+    arch, _, tag = name.partition(":")
+    if arch not in open_clip.list_models():
+        raise LincirError(f"--backbone: unknown backbone {name!r}; use a preset ({', '.join(BACKBONES)}) or an "
+                          f"open_clip architecture as ARCH[:TAG] (see `lincir backbones`)")
+    if tag and tag not in open_clip.list_pretrained_tags_by_model(arch):
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(arch)) or "none"
+        raise LincirError(f"--backbone: {arch} has no pretrained tag {tag!r} (open_clip knows: {tags})")
+    return BackboneSpec(name, arch, tag or None, quick_gelu=(tag == "openai"), description="open_clip architecture")
+
+
+def arch_config(arch: str) -> dict:
+    """open_clip's model config for an architecture (a copy)."""
+    import copy
+
+    import open_clip
+
+    register_model_configs()
+    return copy.deepcopy(open_clip.get_model_config(arch) or {})
+
+
+def family_of(name: str) -> TextFamily:
+    """The text family a backbone's config predicts, without building it (`lincir backbones ARCH`)."""
+    return from_config(arch_config(resolve_spec(name).arch))
+
+
+def _tokenizer_for(spec: BackboneSpec, weights: str):
+    """open_clip's tokenizer for the architecture; Hugging Face ones put the placeholder in by id. Offline, a
+    Hugging Face tokenizer cannot load: random-init towers then get the stand-in (`standin_tokenizer`)."""
+    import open_clip
+
+    from lincir.models.tokenizers import hf_by_id_tokenizer, standin_tokenizer
+
+    text = arch_config(spec.arch).get("text_cfg", {})
+    if not text.get("hf_tokenizer_name"):
+        return open_clip.get_tokenizer(spec.arch)
+    try:
+        with _quiet_open_clip():
+            return hf_by_id_tokenizer(open_clip.get_tokenizer(spec.arch))
+    except Exception as e:
+        if weights != "random" or text.get("hf_model_name"):  # a Hugging Face tower needs its own vocabulary
+            raise LincirError(f"backbone {spec.name}: cannot load its Hugging Face tokenizer "
+                              f"{text['hf_tokenizer_name']} ({type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}); "
+                              f"it needs `transformers` and the tokenizer files (online once, or in the HF cache)") from None
+        clean = text.get("tokenizer_kwargs", {}).get("clean", "whitespace")
+        return standin_tokenizer(int(text.get("vocab_size", 49408)), int(text.get("context_length", 77)), clean,
+                                 int(text.get("eos_id", 2)))
+
+
 def context_length_of(name: str) -> int:
     """The text context of a named backbone, from its tokenizer alone (no weights loaded): what corpus
     reading needs, so a bad corpus fails before any model is loaded."""
     import open_clip
 
-    if name not in BACKBONES:
-        raise LincirError(f"--backbone: unknown backbone {name!r}; choose from {', '.join(BACKBONES)}")
+    spec = resolve_spec(name)
     register_model_configs()
-    return int(open_clip.get_tokenizer(BACKBONES[name].arch).context_length)
+    return int(open_clip.get_tokenizer(spec.arch).context_length)
 
 
 def check_weights_available(name: str, weights: str) -> bool:
     """Cheap checks of a backbone's weights before anything is loaded: the name, a weights file that exists,
     and for a pretrained tag whether it is cached (True) or can be downloaded (False); offline and not
     cached, one line in about a second instead of minutes of hub retries."""
-    if name not in BACKBONES:
-        raise LincirError(f"--backbone: unknown backbone {name!r}; choose from {', '.join(BACKBONES)}")
-    spec = BACKBONES[name]
+    spec = resolve_spec(name)
     if weights not in ("pretrained", "random"):
         if not Path(weights).is_file():
             raise LincirError(f"{weights}: weights file not found")
@@ -322,20 +409,32 @@ def check_weights_available(name: str, weights: str) -> bool:
 
 
 def load_backbone(name: str = DEFAULT_BACKBONE, weights: str = "pretrained", device: str | torch.device = "cpu") -> Backbone:
-    """Load a named backbone.
+    """Load a backbone: a preset name, or any open_clip architecture as ARCH[:TAG].
 
     weights: "pretrained" (the spec's pretrained tag, or the shipped asset for the world CLIPs),
     "random" (random init, for tests and speed benchmarks), or a path to a local checkpoint
-    (safetensors, or a torch state dict read with weights_only=True).
+    (safetensors, or a torch state dict read with weights_only=True). A text tower that cannot be encoded
+    exactly is refused before anything heavy is built.
     """
     import open_clip
 
-    if name not in BACKBONES:
-        raise LincirError(f"--backbone: unknown backbone {name!r}; choose from {', '.join(BACKBONES)}")
-    spec = BACKBONES[name]
+    spec = resolve_spec(name)
+    family = from_config(arch_config(spec.arch))
+    if family.refused:
+        raise LincirError(f"backbone {name}: text tower refused: {family.refused}")
+    if weights == "pretrained" and not spec.asset and not spec.pretrained:
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(spec.arch)) or "none in open_clip"
+        raise LincirError(f"--weights pretrained: {name} names no pretrained tag; use {spec.arch}:TAG "
+                          f"(tags: {tags}), --weights PATH or --weights random")
     dev = resolve_device(device)
-    register_model_configs()
+    hf_tower = bool(arch_config(spec.arch).get("text_cfg", {}).get("hf_model_name"))
+    if hf_tower and importlib.util.find_spec("transformers") is None:
+        raise LincirError(f"backbone {name}: its Hugging Face text tower needs `transformers` "
+                          f"(pip install 'lincir[hf]')")
+    tokenizer = _tokenizer_for(spec, weights)  # before the model: a missing tokenizer fails fast
     kwargs = {"force_quick_gelu": spec.quick_gelu}
+    if hf_tower:  # never fetch the Hugging Face text weights: ours come from the CLIP checkpoint, or are random
+        kwargs["pretrained_text"] = False
     state = None
     if weights == "pretrained" and spec.asset:
         st_path, _ = asset_paths(spec.asset)
@@ -370,5 +469,4 @@ def load_backbone(name: str = DEFAULT_BACKBONE, weights: str = "pretrained", dev
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         _fit_state(model, state, weights if weights != "pretrained" else tag, spec.arch)
     model = model.to(dev)
-    tokenizer = open_clip.get_tokenizer(spec.arch)
     return Backbone(name, model, preprocess, tokenizer, tag, dev)

@@ -18,7 +18,7 @@ import torch
 from lincir.core.keyed_random import mix64
 from lincir.core.losses import keyed_streams, pic2word_loss, smp_loss
 from lincir.core.phi import Phi
-from lincir.core.text_encoding import encode_text_with_pseudo_tokens, trim_padding
+from lincir.core.text_encoding import encode_text_with_pseudo_tokens
 from lincir.data.feature_cache import encode_captions
 from lincir.speed.timing import Timing, interleaved
 
@@ -83,7 +83,7 @@ def bench_encoders(backbone, captions: list[str], masked: list[str], batch_size:
 
     @torch.no_grad()
     def text_trimmed(r: int) -> None:
-        tokens = trim_padding(backbone.tokenize(captions[batches[r]]))
+        tokens = backbone.trim(backbone.tokenize(captions[batches[r]]))
         trimmed.append(tokens.shape[1])
         with autocast():
             backbone.encode_text(tokens)
@@ -110,7 +110,7 @@ def bench_encoders(backbone, captions: list[str], masked: list[str], batch_size:
         opt.step()
 
     def lincir(r: int) -> None:
-        tokens = trim_padding(backbone.tokenize(masked[batches[r]]))
+        tokens = backbone.trim(backbone.tokenize(masked[batches[r]]))
         noise_g, drop_g = keyed_streams(seed, r, range(b))
         with autocast():
             loss = smp_loss(backbone, phis["lincir"][0], tokens, targets[batches[r]], "lincir", 1.0, noise_g, drop_g)

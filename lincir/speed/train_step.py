@@ -19,7 +19,6 @@ import torch
 
 from lincir.core.losses import keyed_streams, reference_smp_loss, smp_loss
 from lincir.core.phi import Phi
-from lincir.core.text_encoding import trim_padding
 from lincir.data.batches import BatchSampler
 from lincir.data.feature_cache import encode_captions, token_lengths
 from lincir.speed.timing import Timing, interleaved
@@ -98,7 +97,7 @@ def bench_train_step(backbone, captions: list[str], masked: list[str], batch_siz
 
         def fast(step: int) -> None:
             idx = sampler.indices(step)
-            tokens = trim_padding(backbone.tokenize([masked[i] for i in idx.tolist()]))
+            tokens = backbone.trim(backbone.tokenize([masked[i] for i in idx.tolist()]))
             trimmed.append(tokens.shape[1])
             z = torch.from_numpy(np.array(targets[idx.numpy()]))
             noise_g, drop_g = keyed_streams(seed, step, range(b))
@@ -135,8 +134,8 @@ def _breakdown_sides(backbone, captions, masked, b, seed, noise, noise_scale, dr
         def side(step: int, sampler=sampler, phi=phi, opt=opt) -> None:
             idx = sampler.indices(step).tolist()
             with torch.no_grad():
-                z = backbone.encode_text(trim_padding(backbone.tokenize([captions[i] for i in idx])))
-            tokens = trim_padding(backbone.tokenize([masked[i] for i in idx]))
+                z = backbone.encode_text(backbone.trim(backbone.tokenize([captions[i] for i in idx])))
+            tokens = backbone.trim(backbone.tokenize([masked[i] for i in idx]))
             noise_g, drop_g = keyed_streams(seed, step, range(b))
             loss = smp_loss(backbone, phi, tokens, z, noise, noise_scale, noise_g, drop_g)
             opt.zero_grad(set_to_none=True)

@@ -19,7 +19,6 @@ import torch
 
 from lincir.core.losses import keyed_streams, pic2word_loss, smp_loss
 from lincir.core.phi import Phi
-from lincir.core.text_encoding import trim_padding
 from lincir.data.batches import BatchSampler
 from lincir.errors import LincirError
 from lincir.files import (OutputLock, atomic_write_json, atomic_write_text, check_cache_location,
@@ -74,7 +73,7 @@ class _Data:
             self.tokens = None
             if self.n * backbone.context_length <= PRETOKENIZE_MAX_IDS:
                 self.tokens = torch.cat([backbone.tokenizer(self.masked[i:i + 8192]) for i in range(0, self.n, 8192)])
-                lengths = self.tokens.argmax(dim=-1) + 1 if cfg.bucket else None
+                lengths = backbone.lengths(self.tokens) if cfg.bucket else None
             else:
                 lengths = token_lengths(backbone, self.masked) if cfg.bucket else None
         else:
@@ -94,9 +93,9 @@ class _Data:
         noise_g, drop_g = keyed_streams(cfg.seed, step, slots)
         if cfg.objective == "lincir":
             if self.tokens is not None:
-                tokens = trim_padding(self.tokens[idx].to(backbone.device))
+                tokens = backbone.trim(self.tokens[idx].to(backbone.device))
             else:
-                tokens = trim_padding(backbone.tokenize([self.masked[i] for i in idx.tolist()]))
+                tokens = backbone.trim(backbone.tokenize([self.masked[i] for i in idx.tolist()]))
             targets = torch.from_numpy(np.array(self.targets[idx.numpy()]))
             return smp_loss(backbone, phi, tokens, targets, cfg.noise, cfg.noise_scale, noise_g, drop_g)
         scale = float(backbone.model.logit_scale.exp())
