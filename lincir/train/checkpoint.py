@@ -15,8 +15,10 @@ from lincir.train.config import TrainConfig
 from lincir.train.run_folder import CHECKPOINT
 
 
-def save_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig) -> Path:
-    """phi, AdamW moments and the step in ONE safetensors file, so a kill never leaves a mismatched pair."""
+def save_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig,
+                    scaler: torch.amp.GradScaler | None = None) -> Path:
+    """phi, AdamW moments, the step (and an enabled fp16 grad scaler's state) in ONE safetensors file, so a
+    kill never leaves a mismatched pair."""
     tensors = {f"phi.{k}": v.detach().cpu().contiguous() for k, v in phi.state_dict().items()}
     opt_state = opt.state_dict()
     for pid, st in opt_state["state"].items():
@@ -24,14 +26,18 @@ def save_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, step: int, 
             tensors[f"opt.{pid}.{name}"] = value.detach().cpu().reshape(value.shape).contiguous()
     meta = {"step": str(step), "param_groups": json.dumps(opt_state["param_groups"]),
             "config": json.dumps(dataclasses.asdict(cfg), sort_keys=True)}
+    if scaler is not None and scaler.is_enabled():
+        meta["grad_scaler"] = json.dumps(scaler.state_dict(), sort_keys=True)
     return save_safetensors(out / CHECKPOINT, tensors, meta)  # byte-reproducible: same run, same bytes
 
 
 # Options that may change between a run and its resumption: none of them changes the math of a step.
-RESUMABLE_CHANGES = {"steps", "log_every", "save_every", "val_every", "best_metric", "max_seconds", "device"}
+RESUMABLE_CHANGES = {"steps", "log_every", "save_every", "val_every", "best_metric", "max_seconds", "device",
+                     "val_benchmark"}
 
 
-def load_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, cfg: TrainConfig) -> int:
+def load_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, cfg: TrainConfig,
+                    scaler: torch.amp.GradScaler | None = None) -> int:
     path = out / CHECKPOINT
     try:
         from safetensors import safe_open
@@ -47,10 +53,15 @@ def load_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, cfg: TrainC
                 state.setdefault(int(pid), {})[name] = v
         opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
         saved = json.loads(meta["config"])
+        if scaler is not None and scaler.is_enabled() and "grad_scaler" in meta:
+            scaler.load_state_dict(json.loads(meta["grad_scaler"]))
     except Exception as e:
         raise LincirError(f"{path}: cannot resume from this checkpoint ({type(e).__name__}: "
                           f"{str(e).splitlines()[0][:160]})") from None
-    changed = [k for k, v in dataclasses.asdict(cfg).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+    # A key the checkpoint lacks was added later: it held its default then.
+    defaults = dataclasses.asdict(TrainConfig())
+    changed = [k for k, v in dataclasses.asdict(cfg).items()
+               if k not in RESUMABLE_CHANGES and saved.get(k, defaults[k]) != v]
     if changed:
         k = changed[0]
         raise LincirError(f"{path}: --resume with a different --{k.replace('_', '-')} ({saved.get(k)!r} in the "

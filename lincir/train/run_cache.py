@@ -18,7 +18,7 @@ from lincir.train.loop import train
 from lincir.train.run_folder import CHECKPOINT
 
 # Options that do not change the trained phi (where it is logged, how often it is saved).
-_NOT_IN_KEY = {"log_every", "save_every", "val_every", "best_metric", "device"}
+_NOT_IN_KEY = {"log_every", "save_every", "val_every", "best_metric", "device", "val_benchmark"}
 # Options added after runs were cached: left out of the key while at these defaults, so old keys still hold.
 _LATER_DEFAULTS = {"corpus_weights": None}
 
