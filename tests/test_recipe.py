@@ -250,3 +250,12 @@ def test_paper_preset_is_the_papers_recipe():
     assert (p.lr, p.weight_decay, p.batch_size, p.steps) == (1e-4, 0.01, 512, 20000)
     assert RUNS["world"].bucket is True  # the world presets keep bucketing (see README: the ablation)
     p.validate()
+
+
+def test_t_interval_of_the_ablation():
+    from lincir.experiments.bucketing import t_interval
+
+    lo, hi = t_interval([1.0, 2.0, 3.0])  # mean 2, sample sd 1, t(0.975, 2) = 4.303
+    assert (lo, hi) == pytest.approx((2 - 4.303 / 3 ** 0.5, 2 + 4.303 / 3 ** 0.5))
+    with pytest.raises(ValueError):
+        t_interval([1.0])

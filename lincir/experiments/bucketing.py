@@ -68,3 +68,9 @@ def run_bucketing_ablation(seeds: Sequence[int], out: str | Path, preset: str = 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "bucketing.json", result)
     return result
+
+
+if __name__ == "__main__":  # python -m lincir.experiments.bucketing OUT [SEED ...]
+    import sys
+
+    run_bucketing_ablation([int(s) for s in sys.argv[2:]] or [0, 1, 2, 3, 4], sys.argv[1])

@@ -170,6 +170,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, overwrite
 
     Every `save_every` steps: out/checkpoint.safetensors (phi + optimiser + step, atomically). At the end:
     out/phi.safetensors + phi.json (the config, the step, the last validation). Ctrl-C saves first.
+    callbacks: (step, phi) -> metrics, called every `val_every` steps and at the end; with `best_metric`,
+    out/phi_best.safetensors + phi_best.json hold phi at its best value so far (kept across --resume).
     """
     cfg.validate()
     out = Path(out_dir)
