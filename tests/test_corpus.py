@@ -80,13 +80,17 @@ def test_csv_named_column_quotes_and_defaults(tmp_path):
 
 def test_csv_missing_column_and_bad_row(tmp_path):
     p = tmp_path / "x.csv"
-    p.write_text("id,prompt\n1,a cat\n")
+    p.write_text("id,desc\n1,a cat\n")
     with pytest.raises(LincirError) as e:
         read_captions(p, column="caption")
-    assert_one_line_error(e, str(p), "'caption'", "prompt")
+    assert_one_line_error(e, str(p), "'caption'", "desc")
     with pytest.raises(LincirError) as e:
-        read_captions(p)  # two columns, neither "caption" nor "text"
+        read_captions(p)  # two columns, none of the default names
     assert_one_line_error(e, str(p), "column=")
+    for name in ("prompt", "Prompt"):  # the prompt datasets' usual column names are found without column=
+        r = tmp_path / f"{name}.csv"
+        r.write_text(f"id,{name}\n1,A Cat\n")
+        assert read_captions(r).captions == ["a cat"]
     q = tmp_path / "y.csv"
     q.write_text("caption,url\na cat,u1\na dog,u2,u3\n")
     with pytest.raises(LincirError) as e:

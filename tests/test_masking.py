@@ -90,6 +90,58 @@ def test_spans_match_a_direct_spacy_reference():
         assert [caps[i][s:e] for s, e in spans[i]] == ref
 
 
+# Sentences where the dependency parse changes the tag: the model's attribute_ruler turns a determiner that is
+# not the `det` of a noun into PRON ("these are ...", "each of ...", "i like that"), so it is not masked.
+PARSE_DEPENDENT = {
+    "these are the best shoes": "these are $",
+    "each of the cats sleeps on a mat": "each of $ sleeps on $",
+    "i like that": "i like that",  # no keyword left: the caption takes the random-word fallback
+    "all of them are here": "all of them are here",
+    "a man holding this": "$ holding this",
+    "both are smiling at the camera": "both are smiling at $",
+    "that dog is brown": "$ is $",  # the same words as determiners stay keywords
+    "these shoes are red and each lace is white": "$ are $ and $ is $",
+}
+
+
+def _full_pipeline_pos(captions):
+    import spacy
+
+    full = spacy.load(keywords.SPACY_MODEL)  # every component, as the model ships
+    return [[(t.idx, t.pos_) for t in doc] for doc in full.pipe(captions)]
+
+
+def test_tags_equal_the_full_pipeline_where_the_parse_matters():
+    caps = list(PARSE_DEPENDENT)
+    nlp = keywords.load_spacy()
+    assert "parser" in nlp.pipe_names and "attribute_ruler" in nlp.pipe_names
+    assert [[(t.idx, t.pos_) for t in doc] for doc in nlp.pipe(caps)] == _full_pipeline_pos(caps)
+    spans = extract_keyword_spans(caps, use_cache=False)
+    for i, (cap, want) in enumerate(PARSE_DEPENDENT.items()):
+        if "$" in want:
+            assert replace_spans(cap, spans[i]) == want, cap
+        else:
+            assert len(spans[i]) == 0, cap
+    # Without the parser the tags differ on exactly these words (the bug this guards against).
+    import spacy
+
+    no_parser = spacy.load(keywords.SPACY_MODEL, exclude=["parser", "ner", "lemmatizer"])
+    assert [[t.pos_ for t in d] for d in no_parser.pipe(caps[:2])] != [[p for _, p in d] for d in _full_pipeline_pos(caps[:2])]
+
+
+def test_tags_equal_the_full_pipeline_on_a_varied_corpus():
+    from lincir.speed.captions import realistic_captions
+    from lincir.world.data import train_captions
+
+    caps = list(EXPECTED) + NO_KEYWORD + list(PARSE_DEPENDENT) + realistic_captions(300, seed=5) + train_captions(100, seed=2)
+    nlp = keywords.load_spacy()
+    assert [[(t.idx, t.pos_) for t in doc] for doc in nlp.pipe(caps)] == _full_pipeline_pos(caps)
+
+
+def test_cache_key_names_the_parsed_pipeline():
+    assert keywords._CACHE_FORMAT == "keyword-spans-v2" and "parser" not in keywords._SPACY_EXCLUDE
+
+
 def test_placeholder_lost_to_truncation_gives_template():
     caps = ["one two three four five", "we were running and jumping over the fence", "one two three big"]
     spans = KeywordSpans.from_lists([[(19, 23)], [(33, 42)], [(14, 17)]])

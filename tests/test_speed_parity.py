@@ -137,6 +137,24 @@ def test_bench_train_step_runs_and_sides_agree(backbone):
     assert r.loss_max_abs_diff < 1e-5
     assert len(r.fast.seconds) == len(r.reference.seconds) == 2 and set(r.extra) == {"trim", "trim+bucket"}
     assert r.fast_tokens < r.reference_tokens and r.ratio > 0 and r.amortised_ratio > 0
+    assert not r.epoch_seconds
+
+
+def test_bench_train_step_times_every_batch_of_an_epoch(backbone):
+    captions = realistic_captions(40, seed=0)
+    masked = mask_captions(captions, "random_word", seed=0, backbone=backbone)
+    r = bench_train_step(backbone, captions, masked, batch_size=8, rounds=1, warmup=0, epoch=True)
+    assert set(r.epoch_seconds) == {"bucketed", "iid"} and all(len(v) == 5 for v in r.epoch_seconds.values())
+    # Every batch of the epoch, as the trainer's samplers draw them (tokens trimmed to each batch's longest).
+    from lincir.data.batches import BatchSampler
+    from lincir.data.feature_cache import token_lengths
+
+    lengths = token_lengths(backbone, masked)
+    for name, sampler in (("iid", BatchSampler(40, 8, 0)), ("bucketed", BatchSampler(40, 8, 0, lengths))):
+        assert r.epoch_tokens[name] == [int(lengths[sampler.indices(s)].max()) for s in range(5)]
+    total = sum(r.epoch_seconds["iid"])
+    assert r.epoch_ratio("iid") == pytest.approx(r.reference.median * 5 / total)
+    assert r.epoch_ratio("iid", with_cache=True) < r.epoch_ratio("iid")
 
 
 def test_bench_encoders_keywords_retrieval_run(backbone):
@@ -146,7 +164,8 @@ def test_bench_encoders_keywords_retrieval_run(backbone):
     assert e.image_size == 64 and e.text_vs_image > 0 and e.lincir_vs_pic2word > 0
     assert e.trimmed_tokens < e.context_length
     k = bench_keywords(realistic_captions(30, seed=0), rounds=1, warmup=0, naive=5)
-    assert k.agree and "parser" not in k.pipeline and k.ratio > 0 and k.naive.items == 5
+    assert k.agree and "parser" in k.pipeline and k.ratio > 0 and k.naive.items == 5
+    assert k.full_agree and k.no_parser is not None  # the parser-less side is timed, its differences counted
     r = bench_retrieval(queries=20, gallery=3000, dim=16, k=5, rounds=1, warmup=0)
     assert r.agree and r.chunked.peak > 0 and len(r.chunked.seconds) == 1
 

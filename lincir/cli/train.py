@@ -12,7 +12,9 @@ HELP = {
     "backbone": "a preset or any open_clip architecture as ARCH[:TAG] (see `lincir backbones`)",
     "weights": "'pretrained' (the backbone's tag, or the shipped world CLIP), 'random', or a checkpoint file",
     "objective": "lincir: text only, Self-Masking Projection; pic2word: contrastive on image features",
-    "corpus": "caption file (.txt one per line, CC3M .tsv, .csv/.parquet with --corpus-column) or 'world'",
+    "corpus": "caption file (.txt one per line, CC3M .tsv, .csv/.parquet with a caption/text/prompt column or "
+              "--corpus-column) or 'world'; repeat to mix several corpora",
+    "corpus_weights": "mixing weight of each --corpus, in order (repeat; default: by their sizes)",
     "corpus_format": "auto (by suffix), txt, tsv, csv or parquet",
     "corpus_column": "column holding the captions (CSV, Parquet, headed TSV)",
     "world_captions": "number of shapes-world captions when --corpus world",
@@ -30,12 +32,14 @@ HELP = {
     "dropout": "phi's dropout probability",
     "seed": "seed of everything random in the run",
     "precision": "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16 or fp16",
-    "bucket": "batch captions of similar token length together",
+    "bucket": "batch captions of similar token length together (--no-bucketing: i.i.d. batches, as the paper)",
     "cache_targets": "cache the captions' CLIP features on disk (one text-encoder pass per step)",
     "log_every": "log the loss every N steps",
     "save_every": "write a resumable checkpoint every N steps",
     "val_every": "validate every N steps (0: only at the end)",
-    "best_metric": "keep OUT/best/ at the best value of this validation metric",
+    "best_metric": "keep OUT/phi_best.safetensors at the best value of this validation metric (e.g. cirr_R@1)",
+    "val_benchmark": "validate on this benchmark: world, fashioniq, cirr, circo, genecis, or none (needs --data-root "
+                "except world)",
     "max_seconds": "stop after this many seconds of training (equal-time comparisons)",
     "device": "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
 }
@@ -66,8 +70,24 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--validate-world", action="store_true",
-                   help="validate on the shapes-world benchmark (R@10, mAP@10) every --val-every steps")
+                   help="validate on the shapes-world benchmark (R@10, mAP@10) every --val-every steps "
+                        "(the same as --validate world)")
+    p.add_argument("--data-root", help="folder of the --validate benchmark, as downloaded")
+    p.add_argument("--validate-split", default="val", help="split of the --validate benchmark (default val)")
+    p.add_argument("--corpus", dest="corpus", action="append", default=None,
+                   help=f"{HELP['corpus']} (world preset: world)")
+    p.add_argument("--corpus-weight", dest="corpus_weights", action="append", type=float, default=None,
+                   help=HELP["corpus_weights"])
+    p.add_argument("--bucket", "--bucketing", dest="bucket", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"{HELP['bucket']} (world preset: True; paper preset: False)")
+    p.add_argument("--val-every", "--validate-every", dest="val_every", type=int, default=None,
+                   help=f"{HELP['val_every']} (world preset: 0)")
+    p.add_argument("--validate", dest="val_benchmark", default=None, help=f"{HELP['val_benchmark']} "
+                   "(world preset: none; paper preset: cirr)")
+    special = {"corpus", "corpus_weights", "bucket", "val_every", "val_benchmark"}
     for f in dataclasses.fields(TrainConfig):
+        if f.name in special:
+            continue
         kind = f.type if isinstance(f.type, str) else f.type.__name__
         if kind == "bool":
             p.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None,
@@ -84,7 +104,26 @@ def config_from_args(args):
 
     base = dataclasses.asdict(RUNS[args.preset])
     overrides = {k: getattr(args, k) for k in base if getattr(args, k, None) is not None}
+    if isinstance(overrides.get("corpus"), list) and len(overrides["corpus"]) == 1:
+        overrides["corpus"] = overrides["corpus"][0]  # one corpus: a plain string, as before mixing existed
+        if "corpus_weights" not in overrides:
+            overrides["corpus_weights"] = None  # a preset's weights were for its own corpora
+    if getattr(args, "validate_world", False):
+        overrides["val_benchmark"] = "world"
+    if overrides.get("val_benchmark") == "none":
+        overrides["val_benchmark"] = None
     return type(RUNS[args.preset])(**{**base, **overrides})
+
+
+def validation_callbacks(cfg, data_root: str | None, split: str = "val") -> list:
+    """The callback of cfg.val_benchmark (built here, from eval/: the trainer never imports eval/)."""
+    if cfg.val_benchmark is None:
+        return []
+    from lincir.eval.validation import DEFAULT_BEST, validation_callback
+
+    if cfg.best_metric is None and cfg.val_benchmark in DEFAULT_BEST:
+        cfg.best_metric = DEFAULT_BEST[cfg.val_benchmark]
+    return [validation_callback(cfg, cfg.val_benchmark, data_root, split)]
 
 
 def run(args) -> int:
@@ -92,12 +131,9 @@ def run(args) -> int:
     from lincir.train.loop import train
 
     cfg = config_from_args(args)
+    cfg.validate()
+    callbacks = validation_callbacks(cfg, args.data_root, args.validate_split)  # bad --data-root fails here
     distributed.init()
-    callbacks = []
-    if args.validate_world:
-        from lincir.eval.world_benchmark import world_validation_callback
-
-        callbacks.append(world_validation_callback(cfg))
     argv = getattr(args, "argv", None)  # set by cli.main: the command as given, also when called in-process
     command = "lincir " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     rank = distributed.rank()

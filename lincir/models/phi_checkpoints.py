@@ -84,13 +84,15 @@ def save_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadat
     return atomic_write(path, _write)
 
 
-def save_phi(directory: str | Path, phi: Phi, meta: dict) -> Path:
-    """Write <directory>/phi.safetensors and phi.json atomically (weights first, so the JSON never lies)."""
+def save_phi(directory: str | Path, phi: Phi, meta: dict, name: str = "phi") -> Path:
+    """Write <directory>/<name>.safetensors and <name>.json atomically (weights first, so the JSON never lies).
+
+    name "phi" is the run's phi; "phi_best" the best-validated one beside it (`load_phi` reads either)."""
     directory = Path(directory)
     state = {k: v.detach().cpu().contiguous() for k, v in phi.state_dict().items()}
-    save_safetensors(directory / PHI_FILE, state)
-    atomic_write_json(directory / PHI_META, {**meta, **phi.config()})
-    return directory / PHI_FILE
+    save_safetensors(directory / f"{name}.safetensors", state)
+    atomic_write_json(directory / f"{name}.json", {**meta, **phi.config()})
+    return directory / f"{name}.safetensors"
 
 
 def torch_load_weights_only(path: str | Path, what: str = "torch file") -> object:

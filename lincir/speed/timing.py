@@ -38,7 +38,8 @@ class Timing:
         return self.items / self.median
 
 
-def _sync() -> None:
+def sync() -> None:
+    """Wait for queued GPU work, so a wall-clock reading covers it."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize()
 
@@ -57,10 +58,10 @@ def interleaved(sides: dict[str, Callable[[int], object]], rounds: int, warmup: 
     for r in range(warmup + rounds):
         for name in names if r % 2 == 0 else names[::-1]:
             with peak_memory() as mem:
-                _sync()
+                sync()
                 t0 = time.perf_counter()
                 sides[name](r)
-                _sync()
+                sync()
                 dt = time.perf_counter() - t0
             if r >= warmup:
                 out[name].seconds.append(dt)

@@ -21,7 +21,7 @@ from lincir.core.losses import keyed_streams, reference_smp_loss, smp_loss
 from lincir.core.phi import Phi
 from lincir.data.batches import BatchSampler
 from lincir.data.feature_cache import encode_captions, token_lengths
-from lincir.speed.timing import Timing, interleaved
+from lincir.speed.timing import Timing, interleaved, sync
 
 
 @dataclass
@@ -38,6 +38,18 @@ class TrainStepBench:
     cache_seconds: float  # building the target cache for all the captions, once
     n_captions: int
     extra: dict[str, Timing] = field(default_factory=dict)  # --breakdown: intermediate variants
+    # --epoch: seconds of our step at every batch of one epoch, by batching ("bucketed", "iid"), and the
+    # trimmed token length of each of those batches.
+    epoch_seconds: dict[str, list[float]] = field(default_factory=dict)
+    epoch_tokens: dict[str, list[int]] = field(default_factory=dict)
+
+    def epoch_ratio(self, batching: str, with_cache: bool = False) -> float:
+        """Reference time for one epoch over ours for the same epoch, summed over every batch of it.
+
+        The reference pads every caption to the full context and re-encodes it, so its step time does not
+        depend on the batch: its median step stands for each of the epoch's steps."""
+        ours = sum(self.epoch_seconds[batching]) + (self.cache_seconds if with_cache else 0.0)
+        return self.reference.median * len(self.epoch_seconds[batching]) / ours
 
     @property
     def ratio(self) -> float:
@@ -57,7 +69,8 @@ def _phi_pair(backbone, seed: int, dropout: float) -> tuple[Phi, Phi]:
 
 def bench_train_step(backbone, captions: list[str], masked: list[str], batch_size: int = 64, rounds: int = 3,
                      warmup: int = 1, seed: int = 0, noise: str = "lincir", noise_scale: float = 1.0,
-                     lr: float = 1e-4, dropout: float = 0.5, autocast=None, breakdown: bool = False) -> TrainStepBench:
+                     lr: float = 1e-4, dropout: float = 0.5, autocast=None, breakdown: bool = False,
+                     epoch: bool = False) -> TrainStepBench:
     """Time `rounds` training steps of each side, interleaved, after `warmup` untimed ones.
 
     captions / masked: the original and masked captions (same order; at least batch_size of them, ideally
@@ -65,6 +78,8 @@ def bench_train_step(backbone, captions: list[str], masked: list[str], batch_siz
     for the fast side (the trainer's: bf16 on CUDA, nothing on CPU); the reference always runs in fp32.
     breakdown: also time "trim" (random batches cut to their longest caption, targets re-encoded each step)
     and "trim+bucket" (bucketed batches, targets re-encoded each step).
+    epoch: also time our step at every batch of one epoch (len(captions) // batch_size steps), with bucketed
+    and with i.i.d. batches, interleaved batch by batch: a few steps can draw unusually short or long batches.
     """
     if len(captions) != len(masked) or len(captions) < batch_size:
         raise ValueError("need as many masked as original captions, and at least one batch of them")
@@ -117,11 +132,46 @@ def bench_train_step(backbone, captions: list[str], masked: list[str], batch_siz
             sides.update(_breakdown_sides(backbone, captions, masked, b, seed, noise, noise_scale, dropout, lr,
                                           sampler, BatchSampler(n, b, seed)))
         timings = interleaved(sides, rounds, warmup, items=b)
+        epoch_seconds, epoch_tokens = {}, {}
+        if epoch:
+            epoch_seconds, epoch_tokens = _epoch(backbone, masked, targets, b, seed, noise, noise_scale, dropout,
+                                                 lr, autocast, {"bucketed": sampler, "iid": BatchSampler(n, b, seed)})
         del targets
     diff = max(abs(losses["fast"][s] - losses["reference"][s]) for s in losses["fast"])
     return TrainStepBench(backbone.name, b, timings["fast"], timings["reference"], diff,
                           float(np.mean(trimmed)), int(backbone.context_length), cache_seconds, n,
-                          {k: v for k, v in timings.items() if k not in ("fast", "reference")})
+                          {k: v for k, v in timings.items() if k not in ("fast", "reference")},
+                          epoch_seconds, epoch_tokens)
+
+
+def _epoch(backbone, masked, targets, b, seed, noise, noise_scale, dropout, lr, autocast, samplers):
+    """Our step timed at every batch of one epoch, for each sampler; samplers alternate order batch by batch."""
+    steps = len(masked) // b
+    seconds: dict[str, list[float]] = {k: [] for k in samplers}
+    tokens: dict[str, list[int]] = {k: [] for k in samplers}
+    state = {}
+    for name in samplers:
+        phi, _ = _phi_pair(backbone, seed, dropout)
+        state[name] = (phi, torch.optim.AdamW(phi.parameters(), lr=lr, weight_decay=0.01))
+    names = list(samplers)
+    for step in range(steps):
+        for name in names if step % 2 == 0 else names[::-1]:
+            phi, opt = state[name]
+            sync()
+            t0 = time.perf_counter()
+            idx = samplers[name].indices(step)
+            toks = backbone.trim(backbone.tokenize([masked[i] for i in idx.tolist()]))
+            z = torch.from_numpy(np.array(targets[idx.numpy()]))
+            noise_g, drop_g = keyed_streams(seed, step, range(b))
+            with autocast():
+                loss = smp_loss(backbone, phi, toks, z, noise, noise_scale, noise_g, drop_g)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sync()
+            seconds[name].append(time.perf_counter() - t0)
+            tokens[name].append(int(toks.shape[1]))
+    return seconds, tokens
 
 
 def _breakdown_sides(backbone, captions, masked, b, seed, noise, noise_scale, dropout, lr, bucketed, plain):

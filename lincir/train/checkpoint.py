@@ -15,9 +15,10 @@ from lincir.train.run_folder import CHECKPOINT
 
 
 def save_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig,
-                    corpus_sha256: str | None = None) -> Path:
-    """phi, AdamW moments and the step in ONE safetensors file, so a kill never leaves a mismatched pair; with
-    a content checksum (checked on resume) and the hash of the corpus content the run trains on."""
+                    corpus_sha256: str | None = None, scaler: torch.amp.GradScaler | None = None) -> Path:
+    """phi, AdamW moments, the step (and an enabled fp16 grad scaler's state) in ONE safetensors file, so a kill
+    never leaves a mismatched pair; with a content checksum (checked on resume) and the hash of the corpus content
+    the run trains on."""
     tensors = {f"phi.{k}": v.detach().cpu().contiguous() for k, v in phi.state_dict().items()}
     opt_state = opt.state_dict()
     for pid, st in opt_state["state"].items():
@@ -27,17 +28,20 @@ def save_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, step: int, 
             "config": json.dumps(dataclasses.asdict(cfg), sort_keys=True)}
     if corpus_sha256 is not None:
         meta["corpus_sha256"] = corpus_sha256
+    if scaler is not None and scaler.is_enabled():
+        meta["grad_scaler"] = json.dumps(scaler.state_dict(), sort_keys=True)
     return save_safetensors(out / CHECKPOINT, tensors, meta)  # byte-reproducible: same run, same bytes
 
 
 # Options that may change between a run and its resumption: none of them changes the math of a step.
-RESUMABLE_CHANGES = {"steps", "log_every", "save_every", "val_every", "best_metric", "max_seconds", "device"}
+RESUMABLE_CHANGES = {"steps", "log_every", "save_every", "val_every", "best_metric", "max_seconds", "device",
+                     "val_benchmark"}
 
 
 def load_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, cfg: TrainConfig,
-                    corpus_sha256: str | None = None) -> int:
-    """Restore phi and the optimiser; refuse a damaged checkpoint (content checksum), one of other settings,
-    or one made on another corpus content (the same path with other captions)."""
+                    corpus_sha256: str | None = None, scaler: torch.amp.GradScaler | None = None) -> int:
+    """Restore phi, the optimiser (and an fp16 grad scaler); refuse a damaged checkpoint (content checksum), one
+    of other settings, or one made on another corpus content (the same path with other captions)."""
     path = out / CHECKPOINT
     try:
         tensors, meta = read_safetensors(path, "checkpoint")
@@ -56,10 +60,15 @@ def load_checkpoint(out: Path, phi: Phi, opt: torch.optim.Optimizer, cfg: TrainC
         step = int(meta["step"])
         if not isinstance(saved, dict) or step < 0:
             raise ValueError("bad metadata")
+        if scaler is not None and scaler.is_enabled() and "grad_scaler" in meta:
+            scaler.load_state_dict(json.loads(meta["grad_scaler"]))
     except Exception as e:
         raise LincirError(f"{path}: cannot resume from this checkpoint ({type(e).__name__}: "
                           f"{(str(e).splitlines() or [''])[0][:160]})") from None
-    changed = [k for k, v in dataclasses.asdict(cfg).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+    # A key the checkpoint lacks was added later: it held its default then.
+    defaults = dataclasses.asdict(TrainConfig())
+    changed = [k for k, v in dataclasses.asdict(cfg).items()
+               if k not in RESUMABLE_CHANGES and saved.get(k, defaults[k]) != v]
     if changed:
         k = changed[0]
         raise LincirError(f"{path}: --resume with a different --{k.replace('_', '-')} ({saved.get(k)!r} in the "

@@ -19,7 +19,8 @@ class TrainConfig:
     backbone: str = "shapes-clip"
     weights: str = "pretrained"  # "pretrained", "random", or a checkpoint path
     objective: str = "lincir"  # "lincir" (text only) or "pic2word" (images)
-    corpus: str = "world"  # a caption file, or "world" for the shapes world's captions
+    corpus: str | list[str] = "world"  # a caption file, several (mixed), or "world" for the shapes world's
+    corpus_weights: list[float] | None = None  # mixing weights of several corpora (None: by their sizes)
     corpus_format: str = "auto"
     corpus_column: str | None = None
     world_captions: int = 20000  # corpus size when corpus == "world"
@@ -37,12 +38,13 @@ class TrainConfig:
     dropout: float = 0.5
     seed: int = 0
     precision: str = "auto"  # bf16 autocast on CUDA when supported; fp32 on CPU
-    bucket: bool = True  # batch captions of similar length
+    bucket: bool = True  # batch captions of similar length (False: i.i.d. batches, as the paper)
     cache_targets: bool = True  # cache E_T(captions) on disk: one text-encoder pass per step
     log_every: int = 10
     save_every: int = 100
     val_every: int = 0  # 0: validate only at the end
-    best_metric: str | None = None  # keep out/best/ at the best value of this validation metric
+    best_metric: str | None = None  # keep out/phi_best.safetensors at the best value of this validation metric
+    val_benchmark: str | None = None  # benchmark validated on ("world", "cirr", ...; the CLI builds the callback)
     max_seconds: float | None = None  # stop early after this much training time (equal-time comparisons)
     device: str = "auto"
 
@@ -74,14 +76,31 @@ class TrainConfig:
              "auto, txt, tsv, csv or parquet"),
             (self.template.count("$") == 1, "--template", "a text holding the placeholder $ once"),
             (self.max_seconds is None or self.max_seconds > 0, "--max-seconds", "positive"),
+            (self.corpus_weights is None or (len(self.corpus_weights) == len(self.corpora)
+                                             and all(w >= 0 and math.isfinite(w) for w in self.corpus_weights)
+                                             and sum(self.corpus_weights) > 0),
+             "--corpus-weight", "one non-negative weight per --corpus, with a positive sum"),
+            (not (len(self.corpora) > 1 and "world" in self.corpora), "--corpus", "files only when mixing corpora"),
         ]
         checks.append((self.masking in STRATEGIES, "--masking", f"one of {tuple(STRATEGIES)}"))
         for ok, option, want in checks:
             if not ok:
-                value = {"--objective": self.objective, "--noise": self.noise}.get(option)
+                value = {"--objective": self.objective, "--noise": self.noise,
+                         "--corpus-weight": self.corpus_weights}.get(option)
                 shown = value if value is not None else getattr(self, option[2:].replace("-", "_"))
                 raise LincirError(f"{option}: {shown!r} is out of range (must be {want})")
 
+
+    @property
+    def corpora(self) -> list[str]:
+        """The corpus files (or ["world"]) of the run, in order."""
+        return [self.corpus] if isinstance(self.corpus, str) else list(self.corpus)
+
+
+# The paper's corpus (method.md): CC3M's captions plus Stable Diffusion prompts, under these default file names
+# (CC3M's TSV as released; a prompt dump as Parquet, column "prompt"/"Prompt"/"text"). Mixed by their sizes, as
+# a concatenation of the two is; --corpus-weight sets other shares (add a Midjourney dump with another --corpus).
+PAPER_CORPORA = ["cc3m.tsv", "sd_prompts.parquet"]
 
 # Named runs: the embedded default, its quick form, and the paper's recipe (on a GPU machine).
 # The world presets train for hundreds of steps, not the paper's 20k: a 10x larger learning rate than the
@@ -89,8 +108,11 @@ class TrainConfig:
 RUNS: dict[str, TrainConfig] = {
     "world": TrainConfig(steps=300, batch_size=64, lr=1e-3),
     "world-quick": TrainConfig(steps=60, batch_size=64, lr=1e-3, world_captions=2000, save_every=30),
-    "paper": TrainConfig(backbone="ViT-L-14", corpus="cc3m.tsv", steps=20000, batch_size=512, save_every=1000,
-                         val_every=1000, log_every=50),
+    # The paper's recipe: i.i.d. batches (bucketing off), fp16 autocast with a grad scaler on CUDA, CIRR val
+    # every 1,000 steps keeping the best phi by CIRR's leaderboard average.
+    "paper": TrainConfig(backbone="ViT-L-14", corpus=list(PAPER_CORPORA), steps=20000, batch_size=512,
+                         save_every=1000, val_every=1000, log_every=50, bucket=False, precision="fp16",
+                         val_benchmark="cirr", best_metric="cirr_avg(R@5,R_subset@1)"),
 }
 
 

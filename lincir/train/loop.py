@@ -19,7 +19,7 @@ import torch
 
 from lincir.core.losses import keyed_streams, pic2word_loss, smp_loss
 from lincir.core.phi import Phi
-from lincir.data.batches import BatchSampler
+from lincir.data.batches import BatchSampler, MixedStream
 from lincir.errors import LincirError
 from lincir.files import (OutputLock, atomic_write_json, atomic_write_text, check_cache_location,
     check_output_location, file_input_root)
@@ -44,26 +44,49 @@ class TrainResult:
     corpus: str = ""  # what reading the training data did (captions read, cut, skipped empty, joined)
 
 
-def autocast_for(device: torch.device, precision: str):
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """The autocast dtype of a run (None: fp32 throughout; autocast is CUDA-only here)."""
     if device.type != "cuda" or precision == "fp32":
+        return None
+    if precision == "fp16" or (precision == "auto" and not torch.cuda.is_bf16_supported()):
+        return torch.float16
+    return torch.bfloat16
+
+
+def autocast_for(device: torch.device, precision: str):
+    dtype = autocast_dtype(device, precision)
+    if dtype is None:
         return torch.autocast(device_type="cpu", enabled=False)
-    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
-    if precision == "auto" and not torch.cuda.is_bf16_supported():
-        dtype = torch.float16
     return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def grad_scaler_for(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """Loss scaling for fp16 autocast (the authors' recipe): small gradients would underflow in fp16. For every
+    other precision a disabled scaler, whose calls are the plain backward and step (fp32 weights throughout)."""
+    return torch.amp.GradScaler(device.type, enabled=autocast_dtype(device, precision) == torch.float16)
+
+
+def backward_and_step(loss: torch.Tensor, phi: Phi, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
+    """Backward, average gradients over processes, step. With an enabled scaler the loss is scaled, gradients
+    are unscaled before AdamW sees them, and a step whose gradients overflowed (inf/nan) is skipped while the
+    scale is lowered; averaging scaled gradients is exact, since every process uses the same scale."""
+    scaler.scale(loss).backward()
+    dist.average_gradients(phi)
+    scaler.step(opt)
+    scaler.update()
 
 
 class _Data:
     """What one objective draws batches from."""
 
-    def __init__(self, cfg: TrainConfig, backbone, progress: bool, loaded: tuple[list[str], str, str] | None = None):
+    def __init__(self, cfg: TrainConfig, backbone, progress: bool, loaded: tuple[list[str], str, str, list[int]] | None = None):
         from lincir.data.feature_cache import caption_targets, token_lengths
         from lincir.data.keywords import mask_captions
 
         self.cfg = cfg
         self.key: str | None = None  # the corpus content hash: a resumed run must train on the same captions
         if cfg.objective == "lincir":
-            captions, key, self.source = loaded if loaded is not None else _load_captions(cfg, backbone.context_length)
+            captions, key, self.source, sizes = loaded if loaded is not None else _load_captions(cfg, backbone.context_length)
             self.key = key
             self.n = len(captions)
             self.masked = mask_captions(captions, cfg.masking, seed=cfg.seed, backbone=backbone)
@@ -78,13 +101,16 @@ class _Data:
                 lengths = token_lengths(backbone, self.masked) if cfg.bucket else None
         else:
             self.features, self.source = _load_image_features(cfg, backbone, progress)
-            self.n, lengths = len(self.features), None
+            self.n, lengths, sizes = len(self.features), None, [len(self.features)]
             self.template = backbone.tokenize([cfg.template])
             if not bool((self.template == backbone.placeholder_id).any()):  # cut off: phi would get no gradient
                 raise LincirError(f"--template: the placeholder $ falls beyond the {backbone.context_length}-token "
                                   f"context ({len(cfg.template.split())} words); move it forward")
-        world = dist.world_size()
-        self.sampler = BatchSampler(self.n, cfg.batch_size * world, cfg.seed, lengths)
+        batch = cfg.batch_size * dist.world_size()
+        mix = None
+        if len(sizes) > 1:  # several corpora: each walks its own epochs; shares by weight (default: by size)
+            mix = MixedStream(sizes, cfg.corpus_weights or [float(n) for n in sizes], batch, cfg.seed)
+        self.sampler = BatchSampler(self.n, batch, cfg.seed, lengths, mix=mix)
 
     def loss(self, backbone, phi: Phi, step: int) -> torch.Tensor:
         cfg, rank = self.cfg, dist.rank()
@@ -102,25 +128,32 @@ class _Data:
         return pic2word_loss(backbone, phi, self.features[idx], self.template, drop_g, scale)
 
 
-def _load_captions(cfg: TrainConfig, context_length: int) -> tuple[list[str], str, str]:
+def _load_captions(cfg: TrainConfig, context_length: int) -> tuple[list[str], str, str, list[int]]:
+    """(captions of every corpus, concatenated; their cache key; what was read; each corpus's size)."""
     from lincir.files import sha256_text
 
-    if cfg.corpus == "world":
+    if cfg.corpora == ["world"]:
         from lincir.world.data import train_captions
 
         captions = train_captions(cfg.world_captions, seed=cfg.seed)
-        return captions, sha256_text(*captions), f"world:{cfg.world_captions}"
+        return captions, sha256_text(*captions), f"world:{cfg.world_captions}", [len(captions)]
     from lincir.data.corpus import read_captions
 
-    corpus = read_captions(cfg.corpus, fmt=cfg.corpus_format, column=cfg.corpus_column,
-                           context_length=context_length)
-    if not corpus.captions:
-        raise LincirError(f"{cfg.corpus}: no captions left after cleaning ({corpus.n_skipped_empty} empty)")
-    # The run's config.json records what cleaning did: captions cut to the context are kept (as the authors do).
-    return corpus.captions, corpus.sha256, (f"{cfg.corpus} ({len(corpus.captions)} captions; {corpus.n_truncated} cut "
-                                            f"to the {context_length}-token context; "
-                                            f"{corpus.n_skipped_empty} empty skipped; {corpus.n_merged} multi-line "
-                                            f"CSV records joined)")
+    captions, keys, sources, sizes = [], [], [], []
+    for path in cfg.corpora:
+        corpus = read_captions(path, fmt=cfg.corpus_format, column=cfg.corpus_column, context_length=context_length)
+        if not corpus.captions:
+            raise LincirError(f"{path}: no captions left after cleaning ({corpus.n_skipped_empty} empty)")
+        captions += corpus.captions
+        keys.append(corpus.sha256)
+        sizes.append(len(corpus.captions))
+        # The run's config.json records what cleaning did: captions cut to the context are kept (as the authors do).
+        sources.append(f"{path} ({len(corpus.captions)} captions; {corpus.n_truncated} cut to the "
+                       f"{context_length}-token context; {corpus.n_skipped_empty} empty skipped; "
+                       f"{corpus.n_merged} multi-line CSV records joined)")
+    # One corpus keeps its own key (caches made before mixing existed still hold); several, a key of their keys.
+    key = keys[0] if len(keys) == 1 else sha256_text("mixed", *keys)
+    return captions, key, "; ".join(sources), sizes
 
 
 def _load_image_features(cfg: TrainConfig, backbone, progress: bool) -> tuple[torch.Tensor, str]:
@@ -141,6 +174,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, overwrite
 
     Every `save_every` steps: out/checkpoint.safetensors (phi + optimiser + step, atomically). At the end:
     out/phi.safetensors + phi.json (the config, the step, the last validation). Ctrl-C saves first.
+    callbacks: (step, phi) -> metrics, called every `val_every` steps and at the end; with `best_metric`,
+    out/phi_best.safetensors + phi_best.json hold phi at its best value so far (kept across --resume).
     """
     cfg.validate()
     out = Path(out_dir)
@@ -181,9 +216,10 @@ def _train(cfg: TrainConfig, out: Path, is_main: bool, resume: bool, overwrite: 
         data = _Data(cfg, backbone, progress and is_main, loaded)
     phi = Phi.for_backbone(backbone, cfg.seed, cfg.dropout).to(device)  # initial weights: the seed's alone
     opt = torch.optim.AdamW(phi.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = grad_scaler_for(device, cfg.precision)
     start, log_rows = 0, []
     if resume:
-        start = load_checkpoint(out, phi, opt, cfg, data.key)
+        start = load_checkpoint(out, phi, opt, cfg, data.key, scaler)
         log_rows = read_log(out, start)
     if is_main:
         atomic_write_json(out / RUN_CONFIG, {"config": dataclasses.asdict(cfg), "command": command,
@@ -192,7 +228,7 @@ def _train(cfg: TrainConfig, out: Path, is_main: bool, resume: bool, overwrite: 
     result = TrainResult(out, start, [(r["step"], r["loss"]) for r in log_rows if "loss" in r],
                          [r for r in log_rows if "val" in r], corpus=data.source)
     callbacks = callbacks or []
-    best = -math.inf
+    best = _best_so_far(result.val, cfg.best_metric)  # a resumed run keeps phi_best unless it is beaten
     from tqdm.auto import tqdm
 
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {cfg.objective}", disable=not (progress and is_main))
@@ -213,9 +249,7 @@ def _train(cfg: TrainConfig, out: Path, is_main: bool, resume: bool, overwrite: 
             if not torch.isfinite(loss):
                 raise LincirError(_diverged(out, step + 1, f"loss is {loss.item()}", saved))
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            dist.average_gradients(phi)
-            opt.step()
+            backward_and_step(loss, phi, opt, scaler)
             result.steps_done = done = step + 1  # phi now holds `done` steps: what an interrupt saves
             stop.mid_step = False
             loss_value = dist.mean_scalar(loss.detach())
@@ -234,14 +268,14 @@ def _train(cfg: TrainConfig, out: Path, is_main: bool, resume: bool, overwrite: 
             if is_main and (done % cfg.save_every == 0 or done == cfg.steps):
                 if not _finite(phi):  # a checkpoint named "last good" must be good
                     raise LincirError(_diverged(out, done, "phi's weights are not finite", saved))
-                save_checkpoint(out, phi, opt, done, cfg, data.key)
+                save_checkpoint(out, phi, opt, done, cfg, data.key, scaler)
                 saved = done
             if cfg.max_seconds is not None and time.perf_counter() - t0 >= cfg.max_seconds:
                 result.stopped_early = True
                 break
     except KeyboardInterrupt:
         if is_main and result.steps_done > start and not stop.mid_step and _finite(phi):
-            save_checkpoint(out, phi, opt, result.steps_done, cfg, data.key)
+            save_checkpoint(out, phi, opt, result.steps_done, cfg, data.key, scaler)
             print(f"\ninterrupted: checkpoint at step {result.steps_done} saved to {out / CHECKPOINT}; "
                   f"continue with --resume", flush=True)
         elif is_main:  # stopped inside a step (a second Ctrl-C): a half-updated phi is never saved
@@ -260,6 +294,8 @@ def _train(cfg: TrainConfig, out: Path, is_main: bool, resume: bool, overwrite: 
                 "objective": cfg.objective, "noise": cfg.noise, "noise_scale": cfg.noise_scale,
                 "masking": cfg.masking, "seed": cfg.seed, "config": dataclasses.asdict(cfg),
                 "val": result.val[-1]["val"] if result.val else None}
+        if cfg.best_metric and math.isfinite(best):
+            meta["best"] = {"metric": cfg.best_metric, "value": best, "file": BEST_PHI + ".safetensors"}
         save_phi(out, phi, meta)
     dist.barrier()
     return result
@@ -317,8 +353,19 @@ def _validate(out: Path, phi: Phi, step: int, callbacks, cfg: TrainConfig, resul
     if is_main:
         append_log(out, row)
         value = metrics.get(cfg.best_metric) if cfg.best_metric else None
-        if value is not None and value > best:
-            save_phi(out / "best", phi, {"backbone": cfg.backbone, "step": step, "val": metrics,
-                                         "config": dataclasses.asdict(cfg)})
-            return float(value)
-    return best
+        if cfg.best_metric and value is None:
+            raise LincirError(f"--best-metric: validation gave no {cfg.best_metric!r}; it gave {sorted(metrics)}")
+        if value is not None and value > best:  # ties keep the earlier step
+            save_phi(out, phi, {"backbone": cfg.backbone, "step": step, "val": metrics, "best_metric": cfg.best_metric,
+                                "config": dataclasses.asdict(cfg)}, name=BEST_PHI)
+    value = metrics.get(cfg.best_metric) if cfg.best_metric else None
+    return max(best, float(value)) if value is not None else best
+
+
+BEST_PHI = "phi_best"  # out/phi_best.safetensors + phi_best.json, beside the last phi
+
+
+def _best_so_far(val_rows: list[dict], metric: str | None) -> float:
+    """The best value of `metric` in the validation rows already logged (-inf when none)."""
+    values = [r["val"][metric] for r in val_rows if metric and metric in r.get("val", {})]
+    return max(values, default=-math.inf)

@@ -18,7 +18,9 @@ from lincir.train.loop import train
 from lincir.train.run_folder import CHECKPOINT
 
 # Options that do not change the trained phi (where it is logged, how often it is saved).
-_NOT_IN_KEY = {"log_every", "save_every", "val_every", "best_metric", "device"}
+_NOT_IN_KEY = {"log_every", "save_every", "val_every", "best_metric", "device", "val_benchmark"}
+# Options added after runs were cached: left out of the key while at these defaults, so old keys still hold.
+_LATER_DEFAULTS = {"corpus_weights": None}
 
 
 def weights_id(cfg: TrainConfig) -> str:
@@ -34,8 +36,14 @@ def weights_id(cfg: TrainConfig) -> str:
 
 def config_key(cfg: TrainConfig) -> str:
     """A short hash of the settings that determine the trained phi, the CLIP weights' content included."""
-    items = {k: v for k, v in sorted(dataclasses.asdict(cfg).items()) if k not in _NOT_IN_KEY}
+    items = {k: v for k, v in sorted(dataclasses.asdict(cfg).items())
+             if k not in _NOT_IN_KEY and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])}
     items["weights_id"] = weights_id(cfg)
+    if cfg.objective == "lincir" and cfg.masking == "keywords":
+        # The masked texts depend on spaCy's tags: a run cached with the parser-less tags is not this run.
+        from lincir.data.keywords import SPANS_VERSION
+
+        items["keyword_spans"] = SPANS_VERSION
     return sha256_text(json.dumps(items, sort_keys=True))[:16]
 
 
