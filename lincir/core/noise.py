@@ -72,3 +72,33 @@ def add_keyed_noise(
     d = features.shape[-1]
     noise = torch.cat([sample_noise(kind, (1, d), scale, g) for g in generators])  # (B, d)
     return features + noise.to(device=features.device, dtype=features.dtype)
+
+
+# Where the noise is added (the literature's alternatives to LinCIR's choice):
+#   raw         the unnormalised CLIP feature, as LinCIR does;
+#   normalised  the L2-normalised feature, as CapDec does (Nukrai et al. 2022: N(0, 0.016 I), std ~0.126).
+# Centering (C3, Zhang et al., ICLR 2024, "Connect, Collapse, Corrupt"): each modality's mean is removed before
+# the noise, the text mean at training time, the image mean at test time (from the gallery: transductive).
+NOISE_SPACES = ("raw", "normalised")
+CAPDEC_SCALE = 0.016 ** 0.5  # CapDec's variance 0.016 as a Gaussian std; C3 is used at the same level here
+
+
+def to_noise_space(features: torch.Tensor, space: str, mean: torch.Tensor | None = None) -> torch.Tensor:
+    """features (B, d) as phi receives them before the noise: raw or L2-normalised, minus `mean` (d,) if given."""
+    if space not in NOISE_SPACES:
+        raise KeyError(f"unknown noise space {space!r}; choose from {', '.join(NOISE_SPACES)}")
+    x = features.float()
+    if space == "normalised":
+        x = torch.nn.functional.normalize(x, dim=-1)
+    if mean is not None:
+        x = x - mean.to(device=x.device, dtype=x.dtype)
+    return x
+
+
+def modality_mean(features: torch.Tensor, space: str, chunk: int = 65536) -> torch.Tensor:
+    """(d,) mean of features (N, d) in `space` (C3's centering vector), summed in chunks (memory-mapped inputs)."""
+    total = torch.zeros(features.shape[-1], dtype=torch.float64)
+    for i in range(0, len(features), chunk):
+        part = torch.as_tensor(features[i:i + chunk])
+        total += to_noise_space(part, space).double().sum(0)
+    return (total / max(len(features), 1)).float()

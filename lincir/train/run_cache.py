@@ -19,6 +19,9 @@ from lincir.train.run_folder import CHECKPOINT
 
 # Options that do not change the trained phi (where it is logged, how often it is saved).
 _NOT_IN_KEY = {"log_every", "save_every", "val_every", "best_metric", "device"}
+# Options added later: left out of the key at their default, so every earlier run folder keeps its name.
+_KEYED_WHEN_SET = {"noise_space": "raw", "center": False, "concepts": "world", "oti_images": None, "oti_steps": 150,
+                   "oti_lr": 2e-2, "oti_concept_weight": 0.5}
 
 
 def weights_id(cfg: TrainConfig) -> str:
@@ -34,7 +37,8 @@ def weights_id(cfg: TrainConfig) -> str:
 
 def config_key(cfg: TrainConfig) -> str:
     """A short hash of the settings that determine the trained phi, the CLIP weights' content included."""
-    items = {k: v for k, v in sorted(dataclasses.asdict(cfg).items()) if k not in _NOT_IN_KEY}
+    items = {k: v for k, v in sorted(dataclasses.asdict(cfg).items()) if k not in _NOT_IN_KEY
+             and not (k in _KEYED_WHEN_SET and v == _KEYED_WHEN_SET[k])}
     items["weights_id"] = weights_id(cfg)
     return sha256_text(json.dumps(items, sort_keys=True))[:16]
 
