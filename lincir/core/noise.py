@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 
 NoiseFn = Callable[[tuple, float, torch.Generator], torch.Tensor]
@@ -99,6 +100,7 @@ def modality_mean(features: torch.Tensor, space: str, chunk: int = 65536) -> tor
     """(d,) mean of features (N, d) in `space` (C3's centering vector), summed in chunks (memory-mapped inputs)."""
     total = torch.zeros(features.shape[-1], dtype=torch.float64)
     for i in range(0, len(features), chunk):
-        part = torch.as_tensor(features[i:i + chunk])
+        part = torch.from_numpy(np.array(features[i:i + chunk])) if isinstance(features, np.ndarray) \
+            else features[i:i + chunk]  # a copy of each memory-mapped chunk (read-only arrays)
         total += to_noise_space(part, space).double().sum(0)
     return (total / max(len(features), 1)).float()
