@@ -289,3 +289,30 @@ def test_train_searle_end_to_end_resumes_bit_for_bit(tmp_path):
     b, _ = load_phi(tmp_path / "part")
     assert meta["objective"] == "searle"
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+# --- the main job and the ablations carry the new rows ------------------------------------------------------
+
+def test_main_job_and_ablations_plan_the_new_runs():
+    from lincir.experiments.ablations import literature_variant, plan_for
+    from lincir.experiments.main_job_config import PRESETS
+
+    for job in PRESETS.values():
+        runs = dict(job.runs())
+        assert all(runs[f"searle-s{s}"].objective == "searle" for s in job.seeds)  # every seed, as the others
+        assert runs[f"searle-s{job.seeds[0]}"].oti_images == job.oti_images
+        c3 = runs[f"lincir-c3-s{job.seeds[0]}"]
+        assert (c3.noise, c3.noise_space, c3.center) == ("gaussian", "normalised", True)
+        assert c3.noise_scale == pytest.approx(CAPDEC_SCALE)
+        assert literature_variant(job, job.seeds[0], "c3") == c3  # notebook 03 reuses the main job's phi
+        assert "keywords-authors" in plan_for(job).maskings and "keywords-authors" in plan_for(job, quick=True).maskings
+        for cfg in runs.values():
+            cfg.validate()
+
+
+def test_stats_cells_carry_n_and_an_interval():
+    from lincir.experiments.stats import mean_std
+
+    c = mean_std([1.0, 2.0, 3.0])
+    assert c["n"] == 3 and c["ci95"] == pytest.approx(4.303 * 1.0 / math.sqrt(3))
+    assert mean_std([5.0])["ci95"] is None and mean_std([5.0])["std"] == 0.0
