@@ -193,6 +193,7 @@ def test_concept_file_is_read_and_checked(tmp_path):
     bank = read_concepts(p)
     assert bank == {"red circle": ["a big red circle on the left"], "dog": ["a dog on a sofa"]}
     assert mask_concept("a dog on a sofa", "dog") == "a $ on a sofa"
+    assert mask_concept("a big dog, on a sofa", "dog") == "a big $ , on a sofa"  # "$," would be one BPE token
     p.write_text("cat\ta dog on a sofa\n", encoding="utf-8")
     with pytest.raises(LincirError, match=r"concepts.tsv:1: .*'cat'"):
         read_concepts(p)
@@ -316,3 +317,46 @@ def test_stats_cells_carry_n_and_an_interval():
     c = mean_std([1.0, 2.0, 3.0])
     assert c["n"] == 3 and c["ci95"] == pytest.approx(4.303 * 1.0 / math.sqrt(3))
     assert mean_std([5.0])["ci95"] is None and mean_std([5.0])["std"] == 0.0
+
+
+def test_symmetric_nt_xent_matches_its_definition():
+    from lincir.core.losses import symmetric_nt_xent
+
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(5, 7, generator=g), torch.randn(5, 7, generator=g) * 4.0
+    z = torch.nn.functional.normalize(torch.cat([a, b]), dim=-1)
+    total = 0.0
+    for i in range(10):  # each row against the 9 others, its partner the positive
+        j = (i + 5) % 10
+        logits = torch.tensor([float(z[i] @ z[k]) / 0.25 for k in range(10) if k != i])
+        pos = float(z[i] @ z[j]) / 0.25
+        total += -(pos - torch.logsumexp(logits, 0).item())
+    assert float(symmetric_nt_xent(a, b, 0.25)) == pytest.approx(total / 10, rel=1e-5)
+    assert float(symmetric_nt_xent(a, 3.0 * b, 0.25)) == pytest.approx(total / 10, rel=1e-5)  # scale-invariant
+
+
+def test_searle_stage2_phrases_are_keyed_per_image_and_step(backbone):
+    from lincir.train.searle import StagePhrases
+
+    feats = torch.randn(12, backbone.embed_dim, generator=torch.Generator().manual_seed(1))
+    ph = StagePhrases(backbone, feats, TrainConfig(seed=5))
+    tok_a, tgt_a = ph.batch(torch.tensor([3, 7, 9]), step=2)
+    tok_b, tgt_b = ph.batch(torch.tensor([9, 3]), step=2)  # another batch: the same image, the same phrase
+    assert torch.equal(tok_a[2], tok_b[0]) and torch.equal(tgt_a[0], tgt_b[1])
+    rows = [ph.batch(torch.tensor([3]), step=s)[1] for s in range(12)]
+    assert len({tuple(r.flatten().tolist()) for r in rows}) > 1  # drawn afresh per step
+    assert (tok_a == backbone.placeholder_id).any(dim=1).all()
+
+
+def test_searle_stage2_concept_regulariser_adds_to_the_loss(backbone):
+    from lincir.train.searle import StagePhrases
+
+    feats = torch.randn(8, backbone.embed_dim, generator=torch.Generator().manual_seed(2))
+    tokens = torch.randn(8, backbone.token_width, generator=torch.Generator().manual_seed(3))
+    phi = Phi.for_backbone(backbone, 0, dropout=0.0)
+    ph = StagePhrases(backbone, feats, TrainConfig())
+    pt, tg = ph.batch(torch.arange(8), 0)
+    plain = float(searle_distillation_loss(phi, feats, tokens, None))
+    reg = float(searle_distillation_loss(phi, feats, tokens, None, backbone=backbone, phrase_tokens=pt,
+                                         phrase_targets=tg, concept_weight=0.25))
+    assert reg > plain

@@ -39,6 +39,7 @@ HELP = {
     "oti_steps": "searle stage 1: optimisation steps of each image's token (the paper: 350)",
     "oti_lr": "searle stage 1: learning rate of the tokens",
     "oti_concept_weight": "searle stage 1: weight of the concept-phrase regulariser (the paper: 0.5)",
+    "searle_concept_weight": "searle stage 2: weight of that regulariser on phi's token (the paper: 0.25)",
     "seed": "seed of everything random in the run",
     "precision": "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16 or fp16",
     "bucket": "batch captions of similar token length together",

@@ -81,13 +81,31 @@ def oti_loss(backbone, tokens: torch.Tensor, image_features: torch.Tensor, templ
     return loss
 
 
+def symmetric_nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """NT-Xent of paired rows a, b (B, w): each of the 2B normalised rows must pick its partner out of the other
+    2B - 1 (the other side's rows and its own side's); scale-invariant, as SEARLE's distillation is."""
+    joint = F.normalize(torch.cat([a, b]).float(), dim=-1)  # (2B, w)
+    sim = joint @ joint.T / temperature  # (2B, 2B)
+    sim = sim.masked_fill(torch.eye(len(joint), dtype=torch.bool, device=sim.device), float("-inf"))
+    n = len(a)
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(sim.device)
+    return F.cross_entropy(sim, partner)
+
+
 def searle_distillation_loss(phi: Phi, image_features: torch.Tensor, oti_tokens: torch.Tensor,
-                             dropout_gens: list[torch.Generator] | None, temperature: float = 0.25) -> torch.Tensor:
-    """SEARLE stage 2: phi(E_I(x)) regressed onto the stage-1 token w*(x) (B, w): MSE plus a symmetric
-    contrastive term on the tokens' cosine similarities (each predicted token nearest its own w*)."""
+                             dropout_gens: list[torch.Generator] | None, temperature: float = 0.25,
+                             backbone=None, phrase_tokens: torch.Tensor | None = None,
+                             phrase_targets: torch.Tensor | None = None, concept_weight: float = 0.0) -> torch.Tensor:
+    """SEARLE stage 2: the token phi(E_I(x)) (B, w) distilled from the stage-1 token w*(x) (B, w) by a symmetric
+    NT-Xent on their directions (temperature 0.25, as published), plus `concept_weight` x the concept-phrase
+    regulariser on phi's token (1 - cos(E_T(phrase with $ <- phi(x)), E_T(phrase)); SEARLE: 0.25), which also
+    keeps phi's token at the scale of real words (the NT-Xent alone leaves its norm free).
+
+    No squared error (SEARLE has none): on the shapes world (quick benchmark, 300 stage-1 images, 200 steps)
+    MSE alone gave R@10 11.6, MSE plus a cross-entropy on cosines 43.2, this NT-Xent 49.6."""
     pred = phi(image_features.float(), dropout_gens)  # (B, w)
-    target = oti_tokens.to(pred.device, pred.dtype)
-    logits = F.normalize(pred, dim=-1) @ F.normalize(target, dim=-1).T / temperature  # (B, B)
-    labels = torch.arange(len(pred), device=pred.device)
-    contrastive = 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
-    return F.mse_loss(pred, target) + contrastive
+    loss = symmetric_nt_xent(pred, oti_tokens.to(pred.device, pred.dtype), temperature)
+    if concept_weight:
+        p = backbone.encode_with_pseudo(trim_padding(phrase_tokens.to(pred.device)), pred)  # (B, d)
+        loss = loss + concept_weight * cosine_distance(p, phrase_targets.to(p.device)).mean()
+    return loss

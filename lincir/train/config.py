@@ -43,6 +43,7 @@ class TrainConfig:
     oti_steps: int = 150  # searle stage 1: optimisation steps per image (the paper: 350)
     oti_lr: float = 2e-2  # searle stage 1: AdamW learning rate of the free tokens
     oti_concept_weight: float = 0.5  # searle stage 1: weight of the concept-phrase regulariser
+    searle_concept_weight: float = 0.25  # searle stage 2: the same regulariser on phi's token (the paper: 0.25)
     seed: int = 0
     precision: str = "auto"  # bf16 autocast on CUDA when supported; fp32 on CPU
     bucket: bool = True  # batch captions of similar length
@@ -86,6 +87,7 @@ class TrainConfig:
             (self.oti_steps >= 1, "--oti-steps", "at least 1"),
             (self.oti_lr > 0 and math.isfinite(self.oti_lr), "--oti-lr", "a positive number"),
             (self.oti_concept_weight >= 0, "--oti-concept-weight", "non-negative"),
+            (self.searle_concept_weight >= 0, "--searle-concept-weight", "non-negative"),
         ]
         checks.append((self.masking in STRATEGIES, "--masking", f"one of {tuple(STRATEGIES)}"))
         for ok, option, want in checks:

@@ -80,7 +80,7 @@ class _Data:
 
                 self.text_mean = modality_mean(self.targets, cfg.noise_space)
         elif cfg.objective == "searle":
-            from lincir.train.searle import invert_images
+            from lincir.train.searle import StagePhrases, invert_images
 
             features, self.source = _load_image_features(cfg, backbone, progress)
             self.features = features[:cfg.oti_images] if cfg.oti_images else features
@@ -89,6 +89,7 @@ class _Data:
                                                                   progress=progress)))
             self.source += f" (stage 1 on {len(self.features)} images, {time.perf_counter() - t1:.1f}s)"
             self.n, lengths = len(self.features), None
+            self.phrases = StagePhrases(backbone, self.features, cfg) if cfg.searle_concept_weight else None
         else:
             self.features, self.source = _load_image_features(cfg, backbone, progress)
             self.n, lengths = len(self.features), None
@@ -113,7 +114,10 @@ class _Data:
             return smp_loss(backbone, phi, tokens, targets, cfg.noise, cfg.noise_scale, noise_g, drop_g,
                             space=cfg.noise_space, mean=self.text_mean)
         if cfg.objective == "searle":
-            return searle_distillation_loss(phi, self.features[idx].to(backbone.device), self.tokens[idx], drop_g)
+            phrase_tokens, phrase_targets = self.phrases.batch(idx, step) if self.phrases else (None, None)
+            return searle_distillation_loss(phi, self.features[idx].to(backbone.device), self.tokens[idx], drop_g,
+                                            backbone=backbone, phrase_tokens=phrase_tokens,
+                                            phrase_targets=phrase_targets, concept_weight=cfg.searle_concept_weight)
         scale = float(backbone.model.logit_scale.exp())
         return pic2word_loss(backbone, phi, self.features[idx], self.template, drop_g, scale)
 

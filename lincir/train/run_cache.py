@@ -21,7 +21,7 @@ from lincir.train.run_folder import CHECKPOINT
 _NOT_IN_KEY = {"log_every", "save_every", "val_every", "best_metric", "device"}
 # Options added later: left out of the key at their default, so every earlier run folder keeps its name.
 _KEYED_WHEN_SET = {"noise_space": "raw", "center": False, "concepts": "world", "oti_images": None, "oti_steps": 150,
-                   "oti_lr": 2e-2, "oti_concept_weight": 0.5}
+                   "oti_lr": 2e-2, "oti_concept_weight": 0.5, "searle_concept_weight": 0.25}
 
 
 def weights_id(cfg: TrainConfig) -> str:
@@ -40,6 +40,8 @@ def config_key(cfg: TrainConfig) -> str:
     items = {k: v for k, v in sorted(dataclasses.asdict(cfg).items()) if k not in _NOT_IN_KEY
              and not (k in _KEYED_WHEN_SET and v == _KEYED_WHEN_SET[k])}
     items["weights_id"] = weights_id(cfg)
+    if cfg.objective == "searle":  # stage 2's loss changed (NT-Xent and the concept regulariser, no MSE)
+        items["searle_loss"] = 2
     return sha256_text(json.dumps(items, sort_keys=True))[:16]
 
 

@@ -22,7 +22,8 @@ from lincir.files import sha256_text
 from lincir.train.config import TrainConfig
 
 OTI_STREAM = 3  # keyed-random stream of the tokens' initial values
-OTI_FORMAT = "oti-tokens-v1"
+STAGE2_STREAM = 4  # keyed-random stream of stage 2's phrase choice (per seed, step and image)
+OTI_FORMAT = "oti-tokens-v2"  # v2: the phrases' "$" set apart by spaces
 
 
 def concept_bank(cfg: TrainConfig) -> dict[str, list[str]]:
@@ -99,3 +100,30 @@ def invert_batch(backbone, feats: torch.Tensor, concepts: list[str], bank: dict[
         loss.backward()
         opt.step()
     return tokens.detach().float().cpu()
+
+
+class StagePhrases:
+    """Stage 2's concept regulariser (SEARLE applies it to phi's token too): every phrase of the bank tokenised
+    (with $ for its concept) and encoded once; each image keeps its stage-1 concept, and its phrase is drawn
+    afresh per step, keyed by (seed, step, image), so a batch's phrases do not depend on the batch."""
+
+    def __init__(self, backbone, feats: torch.Tensor, cfg: TrainConfig):
+        bank = concept_bank(cfg)
+        concepts = sorted(bank)
+        self.seed = cfg.seed
+        self.which = assign_concepts(backbone, feats, concepts)  # (N,) as in stage 1
+        phrases = [(c, p) for c in concepts for p in bank[c]]
+        self.start = torch.tensor(np.cumsum([0] + [len(bank[c]) for c in concepts])[:-1])  # (C,) first phrase
+        self.count = torch.tensor([len(bank[c]) for c in concepts])  # (C,)
+        self.tokens = backbone.tokenize([mask_concept(p, c) for c, p in phrases])  # (P, L)
+        with torch.no_grad():
+            self.targets = torch.cat([backbone.encode_texts([p for _, p in phrases[i:i + 256]]).float().cpu()
+                                      for i in range(0, len(phrases), 256)])  # (P, d)
+
+    def batch(self, idx: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(phrase tokens (B, L), phrase targets (B, d)) for the images idx (B,) at this step."""
+        c = self.which[idx]
+        pick = torch.tensor([mix64(self.seed, step, int(i), STAGE2_STREAM) % int(n)
+                             for i, n in zip(idx.tolist(), self.count[c].tolist())])
+        rows = self.start[c] + pick
+        return self.tokens[rows], self.targets[rows]
