@@ -360,3 +360,28 @@ def test_searle_stage2_concept_regulariser_adds_to_the_loss(backbone):
     reg = float(searle_distillation_loss(phi, feats, tokens, None, backbone=backbone, phrase_tokens=pt,
                                          phrase_targets=tg, concept_weight=0.25))
     assert reg > plain
+
+
+def test_equal_time_comparison_on_a_tiny_job(tmp_path, monkeypatch):
+    from lincir.eval import world_benchmark as W
+    from lincir.experiments.equal_time import equal_time_runs, run_equal_time
+    from lincir.experiments.main_job_config import MainJobConfig
+
+    monkeypatch.setitem(W.SIZES, "tiny", (60, 20))
+    job = MainJobConfig(weights="random", seeds=(0,), steps=4, world_captions=64, world_images=48, noises=("lincir",),
+                        size="tiny", oti_images=16, oti_steps=2, noise_variants=())
+    runs = equal_time_runs(job, 2.0)
+    assert [m for m, *_ in runs] == ["lincir", "pic2word", "searle"]
+    assert all(c.max_seconds == 2.0 and c.steps > 10 ** 5 for *_, c in runs)
+    with pytest.raises(LincirError, match="budget"):
+        equal_time_runs(job, 0.0)
+    res = run_equal_time(job, 2.0, tmp_path, log=lambda *_: None)
+    assert set(res["methods"]) == {"lincir", "pic2word", "searle"}
+    for m, cell in res["methods"].items():
+        assert cell["steps"][0] >= 1 and 0.0 <= cell["R@10"]["mean"] <= 100.0
+        assert cell["train_seconds"][0] <= 2.0 + 1.0  # the clock stops it (one step may run over)
+    s1 = res["methods"]["searle"]["stage1_seconds"][0]
+    assert s1 > 0 and res["methods"]["searle"]["train_seconds"][0] <= 2.0 - s1 + 1.0
+    assert json.loads((tmp_path / "equal_time.json").read_text())["budget_seconds"] == 2.0
+    with pytest.raises(LincirError, match="already holds"):
+        run_equal_time(job, 2.0, tmp_path, log=lambda *_: None)

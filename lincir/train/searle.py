@@ -10,6 +10,7 @@ backbone, the image features' content and every stage-1 setting.
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from lincir.core.keyed_random import mix64, sample_generators
 from lincir.core.losses import oti_loss
 from lincir.data.concepts import mask_concept, read_concepts
 from lincir.data.feature_cache import cached_array
-from lincir.files import sha256_text
+from lincir.files import atomic_write_json, cache_dir, read_json, sha256_text
 from lincir.train.config import TrainConfig
 
 OTI_STREAM = 3  # keyed-random stream of the tokens' initial values
@@ -52,9 +53,38 @@ def invert_images(backbone, image_features: np.ndarray, cfg: TrainConfig, batch_
     """(N, w) float32 stage-1 tokens of image_features (N, d), from the cache when it has them."""
     bank = concept_bank(cfg)
     feats = np.ascontiguousarray(image_features, dtype=np.float32)
-    key = sha256_text(OTI_FORMAT, backbone.fingerprint(), str(feats.shape), _array_digest(feats), _settings(cfg, bank))
-    return cached_array("oti-tokens", key, lambda: _invert(backbone, torch.from_numpy(feats), cfg, bank, batch_size,
-                                                          progress), use_cache)
+    key = _tokens_key(backbone, feats, cfg, bank)
+
+    def compute() -> np.ndarray:
+        t0 = time.perf_counter()
+        out = _invert(backbone, torch.from_numpy(feats), cfg, bank, batch_size, progress)
+        if use_cache:  # how long stage 1 took, kept beside the tokens for equal wall-clock comparisons
+            atomic_write_json(_seconds_path(key), {"seconds": time.perf_counter() - t0, "images": len(feats),
+                                                   "steps": cfg.oti_steps, "threads": torch.get_num_threads()})
+        return out
+
+    return cached_array("oti-tokens", key, compute, use_cache)
+
+
+def _tokens_key(backbone, feats: np.ndarray, cfg: TrainConfig, bank: dict[str, list[str]]) -> str:
+    return sha256_text(OTI_FORMAT, backbone.fingerprint(), str(feats.shape), _array_digest(feats), _settings(cfg, bank))
+
+
+def _seconds_path(key: str):
+    return cache_dir("oti-tokens") / f"{key}.seconds.json"
+
+
+def stage1_seconds(backbone, image_features: np.ndarray, cfg: TrainConfig) -> float:
+    """Wall-clock seconds stage 1 took for these images and settings: measured now if its tokens are not cached,
+    else as recorded when they were computed (tokens cached by an older version are recomputed to time them)."""
+    invert_images(backbone, image_features, cfg)
+    feats = np.ascontiguousarray(image_features, dtype=np.float32)
+    path = _seconds_path(_tokens_key(backbone, feats, cfg, concept_bank(cfg)))
+    if not path.is_file():  # time it (the cached tokens stay as they are)
+        t0 = time.perf_counter()
+        invert_images(backbone, image_features, cfg, use_cache=False)
+        return time.perf_counter() - t0
+    return float(read_json(path)["seconds"])
 
 
 def _array_digest(a: np.ndarray) -> str:
