@@ -77,9 +77,14 @@ def add_keyed_noise(
 
 # Where the noise is added (the literature's alternatives to LinCIR's choice):
 #   raw         the unnormalised CLIP feature, as LinCIR does;
-#   normalised  the L2-normalised feature, as CapDec does (Nukrai et al. 2022: N(0, 0.016 I), std ~0.126).
-# Centering (C3, Zhang et al., ICLR 2024, "Connect, Collapse, Corrupt"): each modality's mean is removed before
-# the noise, the text mean at training time, the image mean at test time (from the gallery: transductive).
+#   normalised  the L2-normalised feature, as CapDec does (Nukrai et al., EMNLP 2022, arXiv 2211.00575: zero-mean
+#               Gaussian noise whose variance ~0.016 was best in their noise-level analysis, std ~0.126; checked
+#               against summaries of the paper and the model cards of its released noise levels, which give the
+#               level as the variance; that the features are normalised first is our reading, not confirmed there).
+# Centering (C3, Zhang, Sui, Yeung-Levy, ICLR 2024, arXiv 2401.08567, "Connect, Collapse, Corrupt"): each
+# modality's mean is removed before the noise, the text mean at training time, the image mean at test time (from
+# the gallery: transductive). C3's own noise level could not be confirmed from the sources at hand: it is used
+# here at CapDec's level, an assumption, not the paper's number.
 NOISE_SPACES = ("raw", "normalised")
 CAPDEC_SCALE = 0.016 ** 0.5  # CapDec's variance 0.016 as a Gaussian std; C3 is used at the same level here
 

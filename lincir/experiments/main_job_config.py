@@ -10,7 +10,8 @@ CAPDEC_SCALE = 0.016 ** 0.5  # as lincir.core.noise (here without torch)
 # The noise literature's recipes beside LinCIR's: (noise, scale, space, centering).
 NOISE_VARIANTS = {
     "capdec": ("gaussian", CAPDEC_SCALE, "normalised", False),  # CapDec: N(0, 0.016 I) on normalised features
-    "c3": ("gaussian", CAPDEC_SCALE, "normalised", True),  # C3: each modality's mean removed, then that noise
+    # C3: each modality's mean removed, then noise; its noise level is not confirmed (lincir.core.noise): CapDec's
+    "c3": ("gaussian", CAPDEC_SCALE, "normalised", True),
 }
 
 
