@@ -149,8 +149,13 @@ def _reference_query(backbone, phi, method, ref_feat, texts, template="a photo o
     feats = []
     with torch.no_grad():
         for t in texts:
-            if method in ("text", "image+text"):
+            if method in ("text", "image+text", "slerp"):
                 f = Fn.normalize(backbone.encode_text(backbone.tokenize([t]))[0], dim=-1)
+                if method == "slerp":  # the closed form at weight 0.5, in float64
+                    theta = torch.acos(torch.dot(img.double(), f.double()).clamp(-1, 1))
+                    f = ((torch.sin(0.5 * theta) * (img.double() + f.double())) / torch.sin(theta)).float()
+                    feats.append(f)
+                    continue
                 feats.append(f + img if method == "image+text" else f)
             else:
                 tokens = backbone.tokenize([template.replace("{text}", t)])
@@ -175,7 +180,7 @@ def _reference_rankings(bench, backbone, phi, method):
 
 
 @pytest.mark.parametrize("bench", ["fashioniq", "cirr", "circo", "genecis"])
-@pytest.mark.parametrize("method", ["lincir", "image+text", "text"])
+@pytest.mark.parametrize("method", ["lincir", "image+text", "text", "slerp"])
 def test_harness_matches_reference_pipeline(tmp_path, spread_backbone, bench, method):
     root = F.MAKERS[bench](tmp_path)
     b = load_benchmark(bench, root, "val")

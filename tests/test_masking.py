@@ -166,7 +166,7 @@ def test_survival_shortcut_matches_tokenizing_everything():
 
 def test_ablation_strategies():
     caps = ["a red car on a road", "running fast"]
-    assert set(STRATEGIES) == {"keywords", "template", "random_word", "whole_caption"}
+    assert set(STRATEGIES) == {"keywords", "keywords-authors", "template", "random_word", "whole_caption"}
     assert mask_captions(caps, "template", **CHECK) == [TEMPLATE, TEMPLATE]
     assert mask_captions(caps, "whole_caption", **CHECK) == ["$", "$"]
     rw = mask_captions(caps, "random_word", seed=1, **CHECK)

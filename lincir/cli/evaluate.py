@@ -27,13 +27,15 @@ def add_benchmark_args(p: argparse.ArgumentParser, split_default: str | None = "
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """--backbone, --weights, --method, --phi, --template and the run options."""
-    from lincir.eval.methods import DEFAULT_TEMPLATE, METHODS
+    from lincir.eval.methods import DEFAULT_SLERP_WEIGHT, DEFAULT_TEMPLATE, METHODS
 
     p.add_argument("--backbone", required=True, help="a preset or any open_clip architecture as ARCH[:TAG] (see `lincir backbones`)")
     p.add_argument("--weights", default="pretrained", help="pretrained (default), random, or a checkpoint path")
     p.add_argument("--method", default="lincir", help=f"one of {', '.join(METHODS)} (default lincir)")
     p.add_argument("--phi", help="phi checkpoint: our phi.safetensors (beside phi.json) or the authors' .pt file")
     p.add_argument("--template", default=DEFAULT_TEMPLATE, help=f"query template (default {DEFAULT_TEMPLATE!r})")
+    p.add_argument("--slerp-weight", type=float, default=DEFAULT_SLERP_WEIGHT,
+                   help=f"slerp: weight of the text feature, 0 (image) to 1 (text) (default {DEFAULT_SLERP_WEIGHT})")
     p.add_argument("--device", default="auto", type=device, help="auto (default), cpu or cuda[:N]")
     p.add_argument("--batch-size", type=COUNT, default=64)
     p.add_argument("--workers", type=NON_NEGATIVE, default=0, help="image-decoding worker processes (default 0)")
@@ -122,18 +124,25 @@ def rank_with_model(args, bench):
         raise LincirError("--batch-size: must be at least 1")
     if args.workers < 0:
         raise LincirError(f"--workers: {args.workers} is out of range (must be 0 or more)")
+    if not 0.0 <= args.slerp_weight <= 1.0:
+        raise LincirError(f"--slerp-weight: {args.slerp_weight} is out of range (must be in [0, 1])")
     bench.check_images()
     # Every cheap input before the model: a bad phi file fails in a second, not after the backbone has loaded.
     check_weights_available(args.backbone, args.weights)
     loaded = load_phi(args.phi) if METHODS[args.method].needs_phi else None
     backbone = load_backbone(args.backbone, weights=args.weights, device=args.device)
     phi = load_phi_checkpoint(args.phi, backbone, loaded) if loaded is not None else None
-    encoder = QueryEncoder(backbone, args.method, phi, args.template, args.batch_size)
+    # A phi trained on normalised or centred features (CapDec, C3) gets the image feature in that form; with C3
+    # the image mean comes from each gallery (transductive), as the harness sets it.
+    encoder = QueryEncoder(backbone, args.method, phi, args.template, args.batch_size, args.slerp_weight,
+                           getattr(phi, "input_space", "raw"), getattr(phi, "input_centered", False))
     rankings = rank_benchmark(bench, backbone, encoder, args.batch_size, args.workers,
                               progress=not args.quiet, cache=not args.no_cache)
     run = {"benchmark": bench.name, "split": bench.split, "backbone": args.backbone, "weights": backbone.weights,
            "method": args.method, "phi": str(args.phi) if phi is not None else None,
            "template": args.template if phi is not None else None, "queries": bench.num_queries()}
+    if args.method == "slerp":
+        run["slerp_weight"] = args.slerp_weight
     return rankings, run
 
 

@@ -1,4 +1,4 @@
-"""`lincir train`: train phi (text-only LinCIR, or the image-based Pic2Word-style baseline)."""
+"""`lincir train`: train phi (text-only LinCIR, or the image-based Pic2Word-style and SEARLE-style baselines)."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +11,8 @@ from lincir.cli.arg_types import COUNT, NON_NEGATIVE, NON_NEGATIVE_FLOAT, POSITI
 HELP = {
     "backbone": "a preset or any open_clip architecture as ARCH[:TAG] (see `lincir backbones`)",
     "weights": "'pretrained' (the backbone's tag, or the shipped world CLIP), 'random', or a checkpoint file",
-    "objective": "lincir: text only, Self-Masking Projection; pic2word: contrastive on image features",
+    "objective": "lincir: text only, Self-Masking Projection; pic2word: contrastive on image features; searle: "
+                 "phi distilled from per-image textual-inversion tokens (stage 1 cached on disk)",
     "corpus": "caption file (.txt one per line, CC3M .tsv, .csv/.parquet with a caption/text/prompt column or "
               "--corpus-column) or 'world'; repeat to mix several corpora",
     "corpus_weights": "mixing weight of each --corpus, in order (repeat; default: by their sizes)",
@@ -26,10 +27,23 @@ HELP = {
     "weight_decay": "AdamW weight decay",
     "warmup_steps": "linear learning-rate warm-up steps (0: constant from the start)",
     "noise": "noise added to text features: none, gaussian, uniform, bernoulli, lincir",
-    "noise_scale": "the noise distribution's scale",
-    "masking": "SMP masking: keywords, template, random_word, whole_caption",
+    "noise_scale": "the noise distribution's scale (LinCIR: 1 on raw features; CapDec and C3: 0.126 = sqrt(0.016) "
+                   "with --noise gaussian --noise-space normalised)",
+    "noise_space": "raw: noise on the unnormalised text feature (LinCIR); normalised: on the L2-normalised one "
+                   "(CapDec); phi gets the same form of the image feature at test time",
+    "center": "C3: subtract the modality mean before the noise (the corpus's text mean in training, the "
+              "gallery's image mean at test time: transductive)",
+    "masking": "SMP masking: keywords, keywords-authors (the released code's str.replace, substring hits "
+               "included), template, random_word, whole_caption",
     "template": "pic2word's prompt, with $ for the pseudo-word",
     "dropout": "phi's dropout probability",
+    "concepts": "searle: concept phrases, a UTF-8 file of 'concept<TAB>phrase' lines (the phrase holds the "
+                "concept), or 'world' for the shapes world's vocabulary and grammar",
+    "oti_images": "searle: invert only the first N images in stage 1 (default: all)",
+    "oti_steps": "searle stage 1: optimisation steps of each image's token (the paper: 350)",
+    "oti_lr": "searle stage 1: learning rate of the tokens",
+    "oti_concept_weight": "searle stage 1: weight of the concept-phrase regulariser (the paper: 0.5)",
+    "searle_concept_weight": "searle stage 2: weight of that regulariser on phi's token (the paper: 0.25)",
     "seed": "seed of everything random in the run",
     "precision": "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16 or fp16",
     "bucket": "batch captions of similar token length together (--no-bucketing: i.i.d. batches, as the paper)",

@@ -4,6 +4,10 @@ Strategies (the registry `STRATEGIES`):
 - "keywords" (SMP, the default): every maximal run of tokens whose spaCy part of speech is NOUN, PROPN, ADJ or
   DET becomes "$" (all runs share the one placeholder); a caption without such a run gets one random word
   replaced instead.
+- "keywords-authors": the same spans applied as the authors' released code applies them, bug for bug: each span's
+  words joined by single spaces and `str.replace`d on the whole caption, in order, so every occurrence is hit,
+  substrings of other words included ("a" inside "large", "the rain" inside "the rainbow"); a caption left
+  without a "$" (no span, or no hit) gets one random word replaced, as with "keywords".
 - "template": always "a photo of $".
 - "random_word": one random word replaced by "$".
 - "whole_caption": "$" alone.
@@ -121,6 +125,15 @@ def mask_keywords(caption: str, spans: np.ndarray | Sequence[tuple[int, int]], r
     return replace_spans(caption, spans)
 
 
+def mask_keywords_authors(caption: str, spans: np.ndarray | Sequence[tuple[int, int]], rng: np.random.Generator) -> str:
+    """The authors' form of SMP: `str.replace` of each span's text on the whole (already partly masked) caption.
+
+    Their spans are spaCy tokens joined by spaces; ours are character runs, so a run's words are joined by
+    single spaces (identical for whitespace-separated tokens; a hyphenated word keeps its hyphen here)."""
+    out = _masked_for(caption, spans)
+    return out if PLACEHOLDER in out else mask_random_word(caption, rng)
+
+
 def mask_template(caption: str, rng: np.random.Generator | None = None) -> str:
     """Ablation: the caption is ignored, "a photo of $"."""
     return TEMPLATE
@@ -133,6 +146,7 @@ def mask_whole_caption(caption: str, rng: np.random.Generator | None = None) -> 
 
 STRATEGIES: dict[str, Callable[..., str]] = {
     "keywords": mask_keywords,
+    "keywords-authors": mask_keywords_authors,
     "template": mask_template,
     "random_word": mask_random_word,
     "whole_caption": mask_whole_caption,
@@ -140,6 +154,17 @@ STRATEGIES: dict[str, Callable[..., str]] = {
 
 
 DEFAULT_STRATEGY = "keywords"
+SPAN_STRATEGIES = ("keywords", "keywords-authors")  # the strategies that need keyword spans
+
+
+def _masked_for(caption: str, spans) -> str:
+    """The authors' replacement alone (no fallback): for telling which captions fell back."""
+    out = caption
+    for s, e in spans:
+        phrase = " ".join(caption[int(s):int(e)].split())
+        if phrase:
+            out = out.replace(phrase, PLACEHOLDER)
+    return out
 
 
 def placeholder_survives(
@@ -179,15 +204,19 @@ def apply_masking(captions: Sequence[str], strategy: str, rng: np.random.Generat
     A text whose placeholder does not survive tokenisation (cut off at the context length) becomes the template.
     """
     how = np.zeros(len(captions), dtype=np.int8)
-    if strategy == "keywords":
+    if strategy in SPAN_STRATEGIES:
         if spans is None or len(spans) != len(captions):
             raise LincirError(f"spans: {0 if spans is None else len(spans)} span lists for {len(captions)} captions")
-        texts = [mask_keywords(c, spans[i], rng) for i, c in enumerate(captions)]
-        how[np.diff(spans.indptr) == 0] = RANDOM_WORD_FALLBACK
+        fn = STRATEGIES[strategy]
+        texts = [fn(c, spans[i], rng) for i, c in enumerate(captions)]
+        if strategy == "keywords":
+            how[np.diff(spans.indptr) == 0] = RANDOM_WORD_FALLBACK
+        else:  # no span, or no hit
+            how[[PLACEHOLDER not in _masked_for(c, spans[i]) for i, c in enumerate(captions)]] = RANDOM_WORD_FALLBACK
     else:
         fn = STRATEGIES[strategy]
         texts = [fn(c, rng) for c in captions]
-    if strategy in ("keywords", "random_word"):
+    if strategy in SPAN_STRATEGIES + ("random_word",):
         lost = ~placeholder_survives(texts, tokenize, placeholder_id, context_length)
         for i in np.flatnonzero(lost):
             texts[i] = TEMPLATE

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 
 NoiseFn = Callable[[tuple, float, torch.Generator], torch.Tensor]
@@ -72,3 +73,39 @@ def add_keyed_noise(
     d = features.shape[-1]
     noise = torch.cat([sample_noise(kind, (1, d), scale, g) for g in generators])  # (B, d)
     return features + noise.to(device=features.device, dtype=features.dtype)
+
+
+# Where the noise is added (the literature's alternatives to LinCIR's choice):
+#   raw         the unnormalised CLIP feature, as LinCIR does;
+#   normalised  the L2-normalised feature, as CapDec does (Nukrai et al., EMNLP 2022, arXiv 2211.00575: zero-mean
+#               Gaussian noise whose variance ~0.016 was best in their noise-level analysis, std ~0.126; checked
+#               against summaries of the paper and the model cards of its released noise levels, which give the
+#               level as the variance; that the features are normalised first is our reading, not confirmed there).
+# Centering (C3, Zhang, Sui, Yeung-Levy, ICLR 2024, arXiv 2401.08567, "Connect, Collapse, Corrupt"): each
+# modality's mean is removed before the noise, the text mean at training time, the image mean at test time (from
+# the gallery: transductive). C3's own noise level could not be confirmed from the sources at hand: it is used
+# here at CapDec's level, an assumption, not the paper's number.
+NOISE_SPACES = ("raw", "normalised")
+CAPDEC_SCALE = 0.016 ** 0.5  # CapDec's variance 0.016 as a Gaussian std; C3 is used at the same level here
+
+
+def to_noise_space(features: torch.Tensor, space: str, mean: torch.Tensor | None = None) -> torch.Tensor:
+    """features (B, d) as phi receives them before the noise: raw or L2-normalised, minus `mean` (d,) if given."""
+    if space not in NOISE_SPACES:
+        raise KeyError(f"unknown noise space {space!r}; choose from {', '.join(NOISE_SPACES)}")
+    x = features.float()
+    if space == "normalised":
+        x = torch.nn.functional.normalize(x, dim=-1)
+    if mean is not None:
+        x = x - mean.to(device=x.device, dtype=x.dtype)
+    return x
+
+
+def modality_mean(features: torch.Tensor, space: str, chunk: int = 65536) -> torch.Tensor:
+    """(d,) mean of features (N, d) in `space` (C3's centering vector), summed in chunks (memory-mapped inputs)."""
+    total = torch.zeros(features.shape[-1], dtype=torch.float64)
+    for i in range(0, len(features), chunk):
+        part = torch.from_numpy(np.array(features[i:i + chunk])) if isinstance(features, np.ndarray) \
+            else features[i:i + chunk]  # a copy of each memory-mapped chunk (read-only arrays)
+        total += to_noise_space(part, space).double().sum(0)
+    return (total / max(len(features), 1)).float()

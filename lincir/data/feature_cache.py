@@ -28,6 +28,11 @@ def _cached_array(key: str, kind: str, compute: Callable[[], np.ndarray], use_ca
     return arr
 
 
+def cached_array(kind: str, key: str, compute: Callable[[], np.ndarray], use_cache: bool = True) -> np.ndarray:
+    """An array under cache_dir(kind)/key.npy (memory-mapped), computed once; the caller's key names its content."""
+    return _cached_array(key, kind, compute, use_cache)
+
+
 def token_lengths(backbone, captions: list[str], chunk: int = 4096) -> torch.Tensor:
     """Tokens per caption (start and end of text included; the full context for towers that must not be
     trimmed), for length bucketing."""

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from lincir.core.masking import (DEFAULT_STRATEGY, KEYWORD_POS, STRATEGIES, KeywordSpans, MaskResult, apply_masking,
+from lincir.core.masking import (DEFAULT_STRATEGY, KEYWORD_POS, SPAN_STRATEGIES, STRATEGIES, KeywordSpans, MaskResult, apply_masking,
     check_no_placeholder, keyword_runs)
 from lincir.errors import LincirError
 from lincir.files import atomic_write, cache_dir, sha256_bytes, sha256_text
@@ -178,7 +178,7 @@ def mask_captions_with_info(
         raise TypeError("mask_captions needs tokenize, placeholder_id and context_length (or backbone=)")
     captions = list(captions)
     check_no_placeholder(captions)
-    if strategy == "keywords" and spans is None:
+    if strategy in SPAN_STRATEGIES and spans is None:
         spans = extract_keyword_spans(captions, keyword_pos=keyword_pos, model=model, use_cache=use_cache)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     return apply_masking(captions, strategy, rng, tokenize, placeholder_id, context_length, spans)

@@ -20,6 +20,7 @@ def rank_benchmark(bench: Benchmark, backbone, encoder: QueryEncoder, batch_size
     for part in bench.parts:
         gallery = image_features(backbone, part.gallery, batch_size, workers, progress, cache,
                                    desc=f"{bench.name} {part.name} gallery")
+        encoder.use_gallery(gallery)  # C3's test-time centering (a no-op otherwise)
         index = part.index()
         refs = [q.reference for q in part.queries]
         extra = list({r.key: r for r in refs if r.key not in index or part.gallery[index[r.key]] != r}.values())

@@ -6,21 +6,52 @@ from typing import Sequence
 import torch
 
 from lincir.errors import LincirError
-from lincir.eval.methods import DEFAULT_TEMPLATE, METHODS, check_template
+from lincir.core.noise import NOISE_SPACES, modality_mean, to_noise_space
+from lincir.eval.methods import DEFAULT_SLERP_WEIGHT, DEFAULT_TEMPLATE, METHODS, check_template
 from lincir.eval.ranking import normalize
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, weight: float) -> torch.Tensor:
+    """Spherical linear interpolation between unit rows a and b (Q, d): weight 0 gives a, 1 gives b.
+
+    sin((1 - w) theta) / sin(theta) a + sin(w theta) / sin(theta) b, theta the angle between them; rows that are
+    (nearly) parallel fall back to the linear form, which is the limit.
+    """
+    cos = (a * b).sum(-1, keepdim=True).clamp(-1.0, 1.0)  # (Q, 1)
+    theta = torch.acos(cos)
+    sin = torch.sin(theta)
+    small = sin < 1e-6
+    safe = torch.where(small, torch.ones_like(sin), sin)
+    wa = torch.where(small, torch.full_like(sin, 1.0 - weight), torch.sin((1.0 - weight) * theta) / safe)
+    wb = torch.where(small, torch.full_like(sin, weight), torch.sin(weight * theta) / safe)
+    return wa * a + wb * b
 
 
 class QueryEncoder:
     """Turns (reference image features, texts) into normalised query features for one method."""
 
     def __init__(self, backbone, method: str, phi: torch.nn.Module | None = None,
-                 template: str = DEFAULT_TEMPLATE, batch_size: int = 64):
+                 template: str = DEFAULT_TEMPLATE, batch_size: int = 64, slerp_weight: float = DEFAULT_SLERP_WEIGHT,
+                 phi_space: str = "raw", center: bool = False):
+        """phi_space / center: how phi was trained (lincir.core.noise): phi then receives the reference image
+        feature in that form, centred by the gallery's image mean (set by `use_gallery`) when `center`."""
         if method not in METHODS:
             raise LincirError(f"--method: unknown method {method!r}; choose from {', '.join(METHODS)}")
         if METHODS[method].needs_phi and phi is None:
             raise LincirError(f"--phi: method {method} needs a phi checkpoint")
+        if not 0.0 <= slerp_weight <= 1.0:
+            raise LincirError(f"--slerp-weight: {slerp_weight} is out of range (must be in [0, 1])")
+        if phi_space not in NOISE_SPACES:
+            raise LincirError(f"phi input space {phi_space!r}: must be one of {', '.join(NOISE_SPACES)}")
         self.backbone, self.method, self.phi, self.batch_size = backbone, method, phi, batch_size
         self.template = check_template(template)
+        self.slerp_weight, self.phi_space, self.center = float(slerp_weight), phi_space, center
+        self.image_mean: torch.Tensor | None = None  # (d,) C3's test-time image mean
+
+    def use_gallery(self, gallery_feats: torch.Tensor) -> None:
+        """C3 at test time: centre phi's input by the mean of this gallery's image features (transductive)."""
+        if self.center:
+            self.image_mean = modality_mean(gallery_feats, self.phi_space)
 
     @torch.no_grad()
     def encode(self, ref_feats: torch.Tensor, texts: Sequence[Sequence[str]]) -> torch.Tensor:
@@ -32,12 +63,19 @@ class QueryEncoder:
             return image
         owner = [q for q, alts in enumerate(texts) for _ in alts]  # (T,) query of each flattened text
         flat = [t for alts in texts for t in alts]
-        if self.method in ("text", "image+text"):
+        if self.method in ("text", "image+text", "slerp"):
             feats = self._text(flat, None)
             if self.method == "image+text":
                 feats = normalize(feats) + image[owner]
+            elif self.method == "slerp":
+                feats = slerp(image[owner], normalize(feats), self.slerp_weight)
         else:
-            pseudo = self.phi(ref_feats.to(self.backbone.device).float()).float()  # (Q, w)
+            if self.center and self.image_mean is None:
+                raise LincirError("phi was trained with centering (C3): call use_gallery(gallery features) first")
+            x = ref_feats.to(self.backbone.device).float()
+            if self.phi_space != "raw" or self.center:
+                x = to_noise_space(x, self.phi_space, self.image_mean)
+            pseudo = self.phi(x).float()  # (Q, w)
             prompts = [self.template.replace("{text}", t) for t in flat]
             feats = self._text(prompts, pseudo[owner])
         # Mean of the normalised features of each query's alternatives, normalised again (FashionIQ).

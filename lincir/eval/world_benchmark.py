@@ -108,22 +108,26 @@ def metrics(rankings: list[list[int]], bench: WorldBench) -> dict:
 
 
 def query_features(backbone, bench: WorldBench, wf: WorldFeatures, method: str, phi=None,
-                   template: str = DEFAULT_TEMPLATE, shift: float = 0.0) -> torch.Tensor:
+                   template: str = DEFAULT_TEMPLATE, shift: float = 0.0, **options) -> torch.Tensor:
     """(Q, d) normalised query features of a method. `shift` moves what phi receives (the reference image
-    feature) along the gap direction; "lincir-caption" feeds phi a caption of the reference instead."""
+    feature) along the gap direction; "lincir-caption" feeds phi a caption of the reference instead.
+    options: QueryEncoder's (slerp_weight; phi_space and center for a phi trained as CapDec or C3, the image
+    mean then taken from this gallery)."""
     texts = [[q.text] for q in bench.queries]
     if method == "target-caption":
         return normalize(wf.target_captions)
     if method == "lincir-caption":
         return QueryEncoder(backbone, "lincir", phi, template, batch_size=256).encode(wf.reference_captions, texts)
     refs = shifted(wf.references, wf, shift) if shift else wf.references
-    return QueryEncoder(backbone, method, phi, template, batch_size=256).encode(refs, texts)
+    encoder = QueryEncoder(backbone, method, phi, template, batch_size=256, **options)
+    encoder.use_gallery(wf.gallery)
+    return encoder.encode(refs, texts)
 
 
 def evaluate(backbone, bench: WorldBench, wf: WorldFeatures, method: str, phi=None,
-             template: str = DEFAULT_TEMPLATE, shift: float = 0.0) -> dict:
-    """Metrics of one method on the world benchmark."""
-    q = query_features(backbone, bench, wf, method, phi, template, shift)
+             template: str = DEFAULT_TEMPLATE, shift: float = 0.0, **options) -> dict:
+    """Metrics of one method on the world benchmark (options: those of `query_features`)."""
+    q = query_features(backbone, bench, wf, method, phi, template, shift, **options)
     return metrics(topk_chunked(q, normalize(wf.gallery), max(MAP_KS + RECALL_KS)), bench)
 
 

@@ -30,7 +30,9 @@ class AblationPlan:
     grid_scales: tuple[float, ...] = (0.5, 1.0, 2.0)
     shift_noises: tuple[str, ...] = ("none", "gaussian", "uniform", "bernoulli", "lincir")
     shifts: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
-    maskings: tuple[str, ...] = ("keywords", "template", "random_word", "whole_caption")
+    maskings: tuple[str, ...] = ("keywords", "keywords-authors", "template", "random_word", "whole_caption")
+    # The noise literature beside LinCIR's (main_job_config.NOISE_VARIANTS: CapDec, C3), along the gap shifts.
+    literature_noises: tuple[str, ...] = ("capdec", "c3")
     steps: tuple[int, ...] = (50, 150, 300)
 
 
@@ -39,7 +41,8 @@ def plan_for(job, quick: bool = False) -> AblationPlan:
     if quick:
         return AblationPlan(seeds=job.seeds, grid_noises=("lincir",), grid_scales=(0.5, 1.0),
                             shift_noises=tuple(job.noises), shifts=tuple(job.shifts),
-                            maskings=("keywords", "template"), steps=(max(1, job.steps // 2), job.steps))
+                            maskings=("keywords", "keywords-authors", "template"),
+                            steps=(max(1, job.steps // 2), job.steps))
     # The grid keeps the paper's comparison (a fixed-radius Gaussian against LinCIR's random radius) at three
     # scales; uniform and Bernoulli noise appear at their default scale in the shift lines. This keeps the full
     # notebook near ten minutes on two cores.
@@ -93,13 +96,31 @@ class Evaluator:
 
         key = (config_key(cfg), float(shift))
         if key not in self._scores:
+            # phi gets the reference as it was trained to (raw, normalised, centred by the gallery's mean)
             self._scores[key] = W.evaluate(self.backbone, self.bench, self.features, "lincir", self.phi(cfg),
-                                           shift=shift)
+                                           shift=shift, phi_space=cfg.noise_space, center=cfg.center)
         return self._scores[key]
 
     def cell(self, cfgs: Sequence[TrainConfig], metric: str = MAIN_METRIC, shift: float = 0.0) -> dict:
         """mean / std / values of a metric over one config per seed."""
         return mean_std([self.scores(c, shift)[metric] for c in cfgs])
+
+
+def literature_variant(job, seed: int, name: str) -> TrainConfig:
+    """The main job's LinCIR run with a published noise recipe (capdec, c3) instead of LinCIR's."""
+    from lincir.experiments.main_job_config import NOISE_VARIANTS
+
+    noise, scale, space, center = NOISE_VARIANTS[name]
+    return variant(job, seed, noise=noise, noise_scale=scale, noise_space=space, center=center)
+
+
+def literature_noise_lines(ev: "Evaluator", job, plan: AblationPlan, metric: str = MAIN_METRIC) -> dict:
+    """{recipe: {shift: cell}}: LinCIR's noise (raw features), CapDec's (normalised) and C3's (centred, then
+    normalised-space noise; the test-time image mean from the gallery), the reference moved along the gap."""
+    cfgs = {"lincir": lambda seed: noise_variant(job, seed, "lincir"),
+            **{n: (lambda seed, n=n: literature_variant(job, seed, n)) for n in plan.literature_noises}}
+    return {n: {str(a): ev.cell([make(seed) for seed in plan.seeds], metric, a) for a in plan.shifts}
+            for n, make in cfgs.items()}
 
 
 def noise_scale_grid(ev: Evaluator, job, plan: AblationPlan, shift: float = 0.0,

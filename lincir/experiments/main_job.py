@@ -1,5 +1,6 @@
-"""The main job on the shapes world: train LinCIR (every noise, keyword and template masking) and the
-Pic2Word-style baseline over several seeds, evaluate every method, run the controlled gap shift, and write
+"""The main job on the shapes world: train LinCIR (every noise, the noise literature's variants, keyword and
+template masking) and the Pic2Word-style and SEARLE-style baselines over several seeds, evaluate every method
+(Slerp included), run the controlled gap shift, and write
 results.json (deterministic for a config) and timings.json (wall-clock, which is not)."""
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 
 from lincir.errors import LincirError
 from lincir.eval import world_benchmark as W
-from lincir.experiments.main_job_config import MainJobConfig
+from lincir.experiments.main_job_config import NOISE_VARIANTS, MainJobConfig
 from lincir.experiments.stats import NOT_SUPPORTED, SUPPORTED, compare, mean_std, paired_differences
 from lincir.files import atomic_write_json
 from lincir.train.run_cache import trained_phi
@@ -42,9 +43,12 @@ def run_main_job(cfg: MainJobConfig, out_dir: str | Path, overwrite: bool = Fals
     log(f"world benchmark: {len(bench.gallery)} gallery images, {len(bench.queries)} queries; "
         f"modality gap {wf.gap:.3f}")
 
-    phis, step_seconds = {}, {}
+    phis, step_seconds, run_seconds = {}, {}, {}
     for name, tc in cfg.runs():
+        t_run = time.perf_counter()
         phis[name], run, fresh = trained_phi(tc, out / "runs", progress=progress)
+        if fresh:  # SEARLE's includes its stage 1 (unless its tokens came from the cache)
+            run_seconds[name] = time.perf_counter() - t_run
         log_rows = read_log(run)
         speed = [r["seconds_per_step"] for r in log_rows if "seconds_per_step" in r]
         if speed:
@@ -56,11 +60,21 @@ def run_main_job(cfg: MainJobConfig, out_dir: str | Path, overwrite: bool = Fals
         return W.evaluate(backbone, bench, wf, method, phi, shift=shift)
 
     methods = {m: _summarise([ev(m)]) for m in ("image", "text", "image+text", "target-caption")}
+    for w in cfg.slerp_weights:  # training-free: one evaluation, no seeds
+        methods["slerp" if w == 0.5 else f"slerp (text weight {w})"] = _summarise(
+            [W.evaluate(backbone, bench, wf, "slerp", slerp_weight=w)])
     for noise in cfg.noises:
         methods[f"lincir ({noise} noise)"] = _summarise([ev("lincir", phis[f"lincir-{noise}-s{s}"])
                                                          for s in cfg.noise_seeds(noise)])
     methods["lincir (template masking)"] = _summarise([ev("lincir", phis[f"lincir-template-s{s}"]) for s in cfg.seeds])
     methods["pic2word"] = _summarise([ev("pic2word", phis[f"pic2word-s{s}"]) for s in cfg.seeds])
+    if cfg.searle:
+        methods["searle"] = _summarise([ev("searle", phis[f"searle-s{s}"]) for s in cfg.seeds])
+    for name in cfg.noise_variants:  # phi gets the reference feature as it was trained (C3: the gallery's mean)
+        _, _, space, center = NOISE_VARIANTS[name]
+        methods[f"lincir ({name} noise)"] = _summarise(
+            [W.evaluate(backbone, bench, wf, "lincir", phis[f"lincir-{name}-s{s}"], phi_space=space, center=center)
+             for s in cfg.noise_seeds(name)])
     methods["lincir, caption fed to phi"] = _summarise(
         [ev("lincir-caption", phis[f"lincir-lincir-s{s}"]) for s in cfg.seeds])
 
@@ -77,6 +91,7 @@ def run_main_job(cfg: MainJobConfig, out_dir: str | Path, overwrite: bool = Fals
         "claims": claims(methods, shift, cfg),
     }
     timings = {"seconds_per_step": {k: statistics.fmean(v) for k, v in step_seconds.items()},
+               "run_seconds": run_seconds,
                "job_seconds": time.perf_counter() - t_job, "threads": torch.get_num_threads()}
     atomic_write_json(out / "results.json", results)
     atomic_write_json(out / "timings.json", timings)

@@ -6,6 +6,14 @@ from dataclasses import dataclass
 
 from lincir.train.config import TrainConfig
 
+CAPDEC_SCALE = 0.016 ** 0.5  # as lincir.core.noise (here without torch)
+# The noise literature's recipes beside LinCIR's: (noise, scale, space, centering).
+NOISE_VARIANTS = {
+    "capdec": ("gaussian", CAPDEC_SCALE, "normalised", False),  # CapDec: N(0, 0.016 I) on normalised features
+    # C3: each modality's mean removed, then noise; its noise level is not confirmed (lincir.core.noise): CapDec's
+    "c3": ("gaussian", CAPDEC_SCALE, "normalised", True),
+}
+
 
 @dataclass(frozen=True)
 class MainJobConfig:
@@ -24,6 +32,17 @@ class MainJobConfig:
     shifts: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5)  # x the mean image-feature norm; the natural gap is ~0.5
     size: str = "full"  # world benchmark size (see benchmark.SIZES)
     bench_seed: int = 0
+    searle: bool = True  # the SEARLE-style baseline, every seed
+    # SEARLE stage 1 inverts this many of the world images; its cost is images x steps (~1.7 ms per image-step on
+    # the shared 2-core machine: ~17 s a seed here). Measured on the quick benchmark (R@10): more stage-2 steps
+    # help most (300 images, 20 stage-1 steps: 42.4 at 40 steps, 49.2 at 200), then images (800: 52.0 at 200)
+    # and stage-1 steps (50: 45.2 at 40); 500 x 20 keeps the full job near its budget.
+    oti_images: int = 500
+    oti_steps: int = 20
+    noise_variants: tuple[str, ...] = ("capdec", "c3")  # on other_noise_seeds, like the other noises
+    # Slerp's text weights: 0.5 is the default (and equals image+text: the midpoint of the arc is the normalised
+    # sum), the others show the interpolation's range; all are reported, none is chosen on these queries.
+    slerp_weights: tuple[float, ...] = (0.5, 0.3, 0.7)
 
     def noise_seeds(self, noise: str) -> tuple[int, ...]:
         if noise in ("none", "lincir"):
@@ -47,11 +66,20 @@ class MainJobConfig:
             out.append((f"lincir-template-s{seed}", dataclasses.replace(base, masking="template", seed=seed)))
             out.append((f"pic2word-s{seed}", dataclasses.replace(base, objective="pic2word", noise="none",
                                                                   seed=seed)))
+            if self.searle:
+                out.append((f"searle-s{seed}", dataclasses.replace(
+                    base, objective="searle", noise="none", seed=seed, oti_images=self.oti_images,
+                    oti_steps=self.oti_steps)))
+            for name in self.noise_variants:
+                if seed in self.noise_seeds(name):
+                    noise, scale, space, center = NOISE_VARIANTS[name]
+                    out.append((f"lincir-{name}-s{seed}", dataclasses.replace(
+                        base, noise=noise, noise_scale=scale, noise_space=space, center=center, seed=seed)))
         return out
 
 
 PRESETS = {
     "full": MainJobConfig(),
     "quick": MainJobConfig(seeds=(0, 1), steps=40, world_captions=3000, world_images=3000,
-                           noises=("none", "lincir"), shifts=(0.0, 1.5), size="quick"),
+                           noises=("none", "lincir"), shifts=(0.0, 1.5), size="quick", oti_images=300, oti_steps=20),
 }

@@ -14,11 +14,18 @@ from typing import Sequence
 SUPPORTED, LEVEL, NOT_SUPPORTED = "supported", "level (within the seed spread)", "not supported"
 
 
+# Student's t, two-sided 95%, by degrees of freedom (seed counts are small); the normal 1.96 beyond.
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
 def mean_std(values: Sequence[float]) -> dict:
-    """{"mean", "std" (population, 0 for one value), "values"} of one arm over seeds."""
+    """{"mean", "std" (population, 0 for one value), "values", "n", "ci95"} of one arm over seeds; ci95 is the
+    half-width of the 95% t-interval of the mean (sample std), None for one seed."""
     values = [float(v) for v in values]
-    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
-            "values": values}
+    n = len(values)
+    ci = _T95.get(n - 1, 1.96) * statistics.stdev(values) / n ** 0.5 if n > 1 else None
+    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if n > 1 else 0.0,
+            "values": values, "n": n, "ci95": ci}
 
 
 def paired_differences(a: dict, b: dict) -> dict:

@@ -202,4 +202,8 @@ def load_phi_checkpoint(path, backbone, loaded: tuple[Phi, dict] | None = None):
     trained_for = (meta or {}).get("backbone")
     if trained_for and trained_for != backbone.name:
         warnings.warn(f"{path}: phi was made for backbone {trained_for}, evaluating it on {backbone.name}")
-    return phi.to(backbone.device).eval()
+    phi = phi.to(backbone.device).eval()
+    # How phi was trained to receive features (lincir.core.noise): older checkpoints and the authors' are raw.
+    phi.input_space = (meta or {}).get("noise_space", "raw")
+    phi.input_centered = bool((meta or {}).get("center", False))
+    return phi

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from lincir.errors import LincirError
 
-OBJECTIVES = ("lincir", "pic2word")
+OBJECTIVES = ("lincir", "pic2word", "searle")
+NOISE_SPACES = ("raw", "normalised")  # as lincir.core.noise (kept here: no torch)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -18,13 +19,13 @@ class TrainConfig:
 
     backbone: str = "shapes-clip"
     weights: str = "pretrained"  # "pretrained", "random", or a checkpoint path
-    objective: str = "lincir"  # "lincir" (text only) or "pic2word" (images)
+    objective: str = "lincir"  # "lincir" (text only), "pic2word" or "searle" (images)
     corpus: str | list[str] = "world"  # a caption file, several (mixed), or "world" for the shapes world's
     corpus_weights: list[float] | None = None  # mixing weights of several corpora (None: by their sizes)
     corpus_format: str = "auto"
     corpus_column: str | None = None
     world_captions: int = 20000  # corpus size when corpus == "world"
-    images: str = "world"  # pic2word: a folder of images, or "world"
+    images: str = "world"  # pic2word, searle: a folder of images, or "world"
     world_images: int = 6000
     steps: int = 1000
     batch_size: int = 64  # per process; the global batch is batch_size x processes
@@ -33,9 +34,17 @@ class TrainConfig:
     warmup_steps: int = 0
     noise: str = "lincir"
     noise_scale: float = 1.0
+    noise_space: str = "raw"  # "raw" (LinCIR) or "normalised" (CapDec: noise on L2-normalised features)
+    center: bool = False  # C3: remove the modality mean (text at training, gallery images at test) first
     masking: str = "keywords"
     template: str = "a photo of $"  # pic2word's text; also the SMP fallback
     dropout: float = 0.5
+    concepts: str = "world"  # searle: a concept-phrase file (concept<TAB>phrase), or "world"
+    oti_images: int | None = None  # searle: images inverted in stage 1 (the first N; None: all)
+    oti_steps: int = 150  # searle stage 1: optimisation steps per image (the paper: 350)
+    oti_lr: float = 2e-2  # searle stage 1: AdamW learning rate of the free tokens
+    oti_concept_weight: float = 0.5  # searle stage 1: weight of the concept-phrase regulariser
+    searle_concept_weight: float = 0.25  # searle stage 2: the same regulariser on phi's token (the paper: 0.25)
     seed: int = 0
     precision: str = "auto"  # bf16 autocast on CUDA when supported; fp32 on CPU
     bucket: bool = True  # batch captions of similar length (False: i.i.d. batches, as the paper)
@@ -81,6 +90,14 @@ class TrainConfig:
                                              and sum(self.corpus_weights) > 0),
              "--corpus-weight", "one non-negative weight per --corpus, with a positive sum"),
             (not (len(self.corpora) > 1 and "world" in self.corpora), "--corpus", "files only when mixing corpora"),
+            (self.noise_space in NOISE_SPACES, "--noise-space", f"one of {NOISE_SPACES}"),
+            (self.objective == "lincir" or (self.noise_space == "raw" and not self.center), "--noise-space",
+             "raw, without --center, for the image-trained objectives (they add no noise)"),
+            (self.oti_images is None or self.oti_images >= 1, "--oti-images", "at least 1"),
+            (self.oti_steps >= 1, "--oti-steps", "at least 1"),
+            (self.oti_lr > 0 and math.isfinite(self.oti_lr), "--oti-lr", "a positive number"),
+            (self.oti_concept_weight >= 0, "--oti-concept-weight", "non-negative"),
+            (self.searle_concept_weight >= 0, "--searle-concept-weight", "non-negative"),
         ]
         checks.append((self.masking in STRATEGIES, "--masking", f"one of {tuple(STRATEGIES)}"))
         for ok, option, want in checks:
@@ -112,7 +129,7 @@ RUNS: dict[str, TrainConfig] = {
     # every 1,000 steps keeping the best phi by CIRR's leaderboard average.
     "paper": TrainConfig(backbone="ViT-L-14", corpus=list(PAPER_CORPORA), steps=20000, batch_size=512,
                          save_every=1000, val_every=1000, log_every=50, bucket=False, precision="fp16",
-                         val_benchmark="cirr", best_metric="cirr_avg(R@5,R_subset@1)"),
+                         val_benchmark="cirr", best_metric="cirr_avg(R@5,R_subset@1)", oti_steps=350),
 }
 
 

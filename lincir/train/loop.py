@@ -1,6 +1,7 @@
-"""Training phi: text-only LinCIR (Self-Masking Projection) or the image-based Pic2Word-style baseline.
+"""Training phi: text-only LinCIR (Self-Masking Projection) or the image-based Pic2Word-style and SEARLE-style
+baselines (SEARLE's stage 1 in `lincir.train.searle`).
 
-One loop for both, with per-sample keyed randomness (resumable bit for bit, independent of how many
+One loop for all, with per-sample keyed randomness (resumable bit for bit, independent of how many
 processes share a batch), atomic checkpoints, a JSON-lines loss log and validation callbacks.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lincir.core.losses import keyed_streams, pic2word_loss, smp_loss
+from lincir.core.losses import keyed_streams, pic2word_loss, searle_distillation_loss, smp_loss
 from lincir.core.phi import Phi
 from lincir.data.batches import BatchSampler, MixedStream
 from lincir.errors import LincirError
@@ -99,6 +100,23 @@ class _Data:
                 lengths = backbone.lengths(self.tokens) if cfg.bucket else None
             else:
                 lengths = token_lengths(backbone, self.masked) if cfg.bucket else None
+            # C3: the corpus's text mean, in the space the noise is added in (computed once, not cached).
+            self.text_mean = None
+            if cfg.center:
+                from lincir.core.noise import modality_mean
+
+                self.text_mean = modality_mean(self.targets, cfg.noise_space)
+        elif cfg.objective == "searle":
+            from lincir.train.searle import StagePhrases, invert_images
+
+            features, self.source = _load_image_features(cfg, backbone, progress)
+            self.features = features[:cfg.oti_images] if cfg.oti_images else features
+            t1 = time.perf_counter()  # stage 1's time (near 0 when its tokens come from the cache)
+            self.tokens = torch.from_numpy(np.array(invert_images(backbone, self.features.numpy(), cfg,
+                                                                  progress=progress)))
+            self.source += f" (stage 1 on {len(self.features)} images, {time.perf_counter() - t1:.1f}s)"
+            self.n, lengths = len(self.features), None
+            self.phrases = StagePhrases(backbone, self.features, cfg) if cfg.searle_concept_weight else None
         else:
             self.features, self.source = _load_image_features(cfg, backbone, progress)
             self.n, lengths, sizes = len(self.features), None, [len(self.features)]
@@ -123,7 +141,13 @@ class _Data:
             else:
                 tokens = backbone.trim(backbone.tokenize([self.masked[i] for i in idx.tolist()]))
             targets = torch.from_numpy(np.array(self.targets[idx.numpy()]))
-            return smp_loss(backbone, phi, tokens, targets, cfg.noise, cfg.noise_scale, noise_g, drop_g)
+            return smp_loss(backbone, phi, tokens, targets, cfg.noise, cfg.noise_scale, noise_g, drop_g,
+                            space=cfg.noise_space, mean=self.text_mean)
+        if cfg.objective == "searle":
+            phrase_tokens, phrase_targets = self.phrases.batch(idx, step) if self.phrases else (None, None)
+            return searle_distillation_loss(phi, self.features[idx].to(backbone.device), self.tokens[idx], drop_g,
+                                            backbone=backbone, phrase_tokens=phrase_tokens,
+                                            phrase_targets=phrase_targets, concept_weight=cfg.searle_concept_weight)
         scale = float(backbone.model.logit_scale.exp())
         return pic2word_loss(backbone, phi, self.features[idx], self.template, drop_g, scale)
 
@@ -292,6 +316,7 @@ def _train(cfg: TrainConfig, out: Path, is_main: bool, resume: bool, overwrite: 
             raise LincirError(_diverged(out, result.steps_done, "phi's weights are not finite", saved))
         meta = {"backbone": cfg.backbone, "weights": backbone.weights, "step": result.steps_done,
                 "objective": cfg.objective, "noise": cfg.noise, "noise_scale": cfg.noise_scale,
+                "noise_space": cfg.noise_space, "center": cfg.center,
                 "masking": cfg.masking, "seed": cfg.seed, "config": dataclasses.asdict(cfg),
                 "val": result.val[-1]["val"] if result.val else None}
         if cfg.best_metric and math.isfinite(best):

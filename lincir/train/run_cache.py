@@ -19,8 +19,11 @@ from lincir.train.run_folder import CHECKPOINT
 
 # Options that do not change the trained phi (where it is logged, how often it is saved).
 _NOT_IN_KEY = {"log_every", "save_every", "val_every", "best_metric", "device", "val_benchmark"}
-# Options added after runs were cached: left out of the key while at these defaults, so old keys still hold.
-_LATER_DEFAULTS = {"corpus_weights": None}
+# Options added after runs were cached: left out of the key at their default, so every earlier run folder keeps
+# its name.
+_KEYED_WHEN_SET = {"corpus_weights": None, "noise_space": "raw", "center": False, "concepts": "world",
+                   "oti_images": None, "oti_steps": 150, "oti_lr": 2e-2, "oti_concept_weight": 0.5,
+                   "searle_concept_weight": 0.25}
 
 
 def weights_id(cfg: TrainConfig) -> str:
@@ -36,14 +39,16 @@ def weights_id(cfg: TrainConfig) -> str:
 
 def config_key(cfg: TrainConfig) -> str:
     """A short hash of the settings that determine the trained phi, the CLIP weights' content included."""
-    items = {k: v for k, v in sorted(dataclasses.asdict(cfg).items())
-             if k not in _NOT_IN_KEY and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])}
+    items = {k: v for k, v in sorted(dataclasses.asdict(cfg).items()) if k not in _NOT_IN_KEY
+             and not (k in _KEYED_WHEN_SET and v == _KEYED_WHEN_SET[k])}
     items["weights_id"] = weights_id(cfg)
-    if cfg.objective == "lincir" and cfg.masking == "keywords":
+    if cfg.objective == "lincir" and cfg.masking in ("keywords", "keywords-authors"):
         # The masked texts depend on spaCy's tags: a run cached with the parser-less tags is not this run.
         from lincir.data.keywords import SPANS_VERSION
 
         items["keyword_spans"] = SPANS_VERSION
+    if cfg.objective == "searle":  # stage 2's loss changed (NT-Xent and the concept regulariser, no MSE)
+        items["searle_loss"] = 2
     return sha256_text(json.dumps(items, sort_keys=True))[:16]
 
 
