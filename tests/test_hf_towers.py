@@ -91,7 +91,8 @@ def test_trainer_trims_a_hugging_face_tower(tmp_path, monkeypatch, hf_root):
     seen = []
     bb.tower.token_embedding.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[1]))
     monkeypatch.setattr(loop, "load_backbone", lambda *a, **k: bb)
-    corpus = tmp_path / "captions.txt"
+    corpus = tmp_path / "corpus" / "captions.txt"  # its own folder: outputs never go inside an input's
+    corpus.parent.mkdir()
     corpus.write_text("".join(f"a small {c} dog on the grass\n" for c in ["red", "blue", "green", "big"] * 4))
     cfg = TrainConfig(backbone=bb.name, weights="random", corpus=str(corpus), steps=2, batch_size=4,
                       masking="random_word", log_every=1, save_every=2, device="cpu")

@@ -139,7 +139,7 @@ def test_tags_equal_the_full_pipeline_on_a_varied_corpus():
 
 
 def test_cache_key_names_the_parsed_pipeline():
-    assert keywords._CACHE_FORMAT == "keyword-spans-v2" and "parser" not in keywords._SPACY_EXCLUDE
+    assert keywords._CACHE_FORMAT == "keyword-spans-v3" and "parser" not in keywords._SPACY_EXCLUDE
 
 
 def test_placeholder_lost_to_truncation_gives_template():

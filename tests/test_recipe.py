@@ -132,6 +132,8 @@ def _write_corpora(tmp_path):
     from lincir.world.data import train_captions
 
     caps = train_captions(120, seed=0)
+    tmp_path = tmp_path / "corpora"  # inputs in their own folder: no output may be written inside one
+    tmp_path.mkdir()
     txt = tmp_path / "cc3m.txt"
     txt.write_text("\n".join(caps[:80]) + "\n", encoding="utf-8")
     prompts = tmp_path / "prompts.parquet"  # the prompt datasets' layout: a "prompt" column among others
@@ -235,9 +237,9 @@ def test_enabled_scaler_state_survives_a_checkpoint(tmp_path):
     phi = Phi(8, 6)
     opt = torch.optim.AdamW(phi.parameters())
     scaler = torch.amp.GradScaler("cpu", init_scale=512.0, enabled=True)
-    save_checkpoint(tmp_path, phi, opt, 3, cfg, scaler)
+    save_checkpoint(tmp_path, phi, opt, 3, cfg, scaler=scaler)
     again = torch.amp.GradScaler("cpu", init_scale=1.0, enabled=True)
-    assert load_checkpoint(tmp_path, Phi(8, 6), torch.optim.AdamW(Phi(8, 6).parameters()), cfg, again) == 3
+    assert load_checkpoint(tmp_path, Phi(8, 6), torch.optim.AdamW(Phi(8, 6).parameters()), cfg, scaler=again) == 3
     assert again.get_scale() == 512.0
 
 

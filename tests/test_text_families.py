@@ -157,7 +157,8 @@ def test_untrimmable_family_is_never_trimmed_by_trainer_cache_or_evaluation(tmp_
     bb = load_backbone(name, weights="random")
     seen = _lengths_seen(bb)
     monkeypatch.setattr(loop, "load_backbone", lambda *a, **k: bb)
-    corpus = tmp_path / "captions.txt"
+    corpus = tmp_path / "corpus" / "captions.txt"  # its own folder: outputs never go inside an input's
+    corpus.parent.mkdir()
     corpus.write_text("".join(f"a small {c} dog runs on the grass number {i}\n"
                               for i, c in enumerate(["red", "blue", "green", "big"] * 6)))
     cfg = TrainConfig(backbone=name, weights="random", corpus=str(corpus), steps=2, batch_size=4,
@@ -178,7 +179,8 @@ def test_trimmable_family_is_trimmed_by_the_trainer(tmp_path, monkeypatch):
     bb = load_backbone("lincir-test-pecore", weights="random")
     seen = _lengths_seen(bb)
     monkeypatch.setattr(loop, "load_backbone", lambda *a, **k: bb)
-    corpus = tmp_path / "captions.txt"
+    corpus = tmp_path / "corpus" / "captions.txt"  # its own folder: outputs never go inside an input's
+    corpus.parent.mkdir()
     corpus.write_text("".join(f"a small {c} dog on the grass\n" for c in ["red", "blue", "green", "big"] * 4))
     cfg = TrainConfig(backbone="lincir-test-pecore", weights="random", corpus=str(corpus), steps=2, batch_size=4,
                       masking="random_word", log_every=1, save_every=2, device="cpu")

@@ -381,11 +381,9 @@ def _tokenizer_for(spec: BackboneSpec, weights: str):
 def context_length_of(name: str) -> int:
     """The text context of a named backbone, from its tokenizer alone (no weights loaded): what corpus
     reading needs, so a bad corpus fails before any model is loaded."""
-    import open_clip
-
     spec = resolve_spec(name)
-    register_model_configs()
-    return int(open_clip.get_tokenizer(spec.arch).context_length)
+    # From the architecture's config, as open_clip's get_tokenizer reads it: no tokenizer files are needed.
+    return int(arch_config(spec.arch).get("text_cfg", {}).get("context_length", 77))
 
 
 def check_weights_available(name: str, weights: str) -> bool:

@@ -115,7 +115,7 @@ class _Data:
             self.tokens = torch.from_numpy(np.array(invert_images(backbone, self.features.numpy(), cfg,
                                                                   progress=progress)))
             self.source += f" (stage 1 on {len(self.features)} images, {time.perf_counter() - t1:.1f}s)"
-            self.n, lengths = len(self.features), None
+            self.n, lengths, sizes = len(self.features), None, [len(self.features)]
             self.phrases = StagePhrases(backbone, self.features, cfg) if cfg.searle_concept_weight else None
         else:
             self.features, self.source = _load_image_features(cfg, backbone, progress)
@@ -215,9 +215,13 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, overwrite
 def check_outputs(cfg: TrainConfig, out: Path) -> None:
     """Refuse an --out (or a cache) inside an input: the corpus, its folder, the image folder, a weights file."""
     inputs: dict[str, str | Path | None] = {}
-    if cfg.objective == "lincir" and cfg.corpus != "world":
-        inputs = {"the corpus (--corpus)": cfg.corpus, "the corpus folder": file_input_root(cfg.corpus)}
-    if cfg.objective == "pic2word" and cfg.images != "world":
+    if cfg.objective == "lincir":
+        for corpus in cfg.corpora:
+            if corpus != "world":
+                which = "" if len(cfg.corpora) == 1 else f" ({corpus})"
+                inputs[f"the corpus{which} (--corpus)"] = corpus
+                inputs[f"the corpus folder{which}"] = file_input_root(corpus)
+    if cfg.objective in ("pic2word", "searle") and cfg.images != "world":
         inputs["the image folder (--images)"] = cfg.images
     if cfg.weights not in ("pretrained", "random"):
         inputs["the weights file (--weights)"] = cfg.weights
