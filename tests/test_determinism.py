@@ -41,11 +41,11 @@ def test_train_twice_same_bytes(tmp_path, monkeypatch):
 def tiny_main_job(monkeypatch):
     """The quick preset made smaller still (the CLI's `--preset` choices are read when the parser is built)."""
     from lincir.eval import world_benchmark as W
-    from lincir.experiments import main_job
+    from lincir.experiments import main_job_config
 
     monkeypatch.setitem(W.SIZES, "tiny", (60, 20))
-    monkeypatch.setitem(main_job.PRESETS, "tiny", dataclasses.replace(
-        main_job.PRESETS["quick"], world_captions=300, world_images=200, size="tiny", batch_size=32))
+    monkeypatch.setitem(main_job_config.PRESETS, "tiny", dataclasses.replace(
+        main_job_config.PRESETS["quick"], world_captions=300, world_images=200, size="tiny", batch_size=32))
     features = W.features
     monkeypatch.setattr(W, "features", lambda backbone, bench, gap_pairs=200: features(backbone, bench, gap_pairs))
 
@@ -59,7 +59,7 @@ def test_main_job_twice_same_results(tmp_path, monkeypatch, tiny_main_job, capsy
         assert main(["world-main", "--preset", "tiny", "--weights", "random", "--seeds", "0", "--steps", "3",
                      "--out", str(out), "--no-progress"]) == 0, capsys.readouterr().err
         phis = sorted((out / "runs").rglob("phi.safetensors"))
-        assert len(phis) == 4  # LinCIR x 2 noises, template masking, Pic2Word
+        assert len(phis) == 7  # LinCIR x 2 noises, CapDec and C3 noise, template masking, Pic2Word, SEARLE
         got.append({"results.json": sha(out / "results.json"),
                     **{str(p.relative_to(out)): sha(p) for p in phis},
                     **{str(p.relative_to(out)): sha(p) for p in (out / "runs").rglob("checkpoint.safetensors")}})

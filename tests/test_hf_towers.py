@@ -8,6 +8,7 @@ import torch
 pytest.importorskip("transformers", reason="Hugging Face text towers need `transformers` (pip install 'lincir[hf]')")
 
 import hf_towers as H  # noqa: E402
+from parity import word_and_masked  # noqa: E402
 
 from lincir.core.phi import Phi  # noqa: E402
 from lincir.core.text_encoding import HFTower, encode_text_with_pseudo_tokens  # noqa: E402
@@ -36,18 +37,9 @@ def test_family_and_path(backbone):
     assert backbone.placeholder_id == 4 and backbone.tower.pad_id == H.PAD_ID
 
 
-def _word_and_masked(bb, word="dog"):
-    ref = bb.tokenizer(SENTENCES)
-    masked = bb.tokenizer([s.replace(word, "$") for s in SENTENCES])
-    at = masked == bb.placeholder_id  # (B, L)
-    assert at.any(dim=1).all()
-    ids = ref[at].unique()
-    assert len(ids) == 1 and torch.equal(ref[~at], masked[~at])  # one token, the rest unchanged
-    return ref, masked, int(ids[0])
-
 
 def test_placeholder_as_word_equals_encode_text_on_trainer_path(backbone):
-    ref, masked, word = _word_and_masked(backbone)
+    ref, masked, word = word_and_masked(backbone, SENTENCES)
     tokens = backbone.trim(masked)  # what the trainer and the evaluation hand the encoder
     assert tokens.shape[1] == 11 < backbone.context_length  # <s> + 9 words + </s>: the pads cut
     emb = backbone.tower.token_embedding(torch.tensor([word]))[0].expand(len(SENTENCES), -1)  # (B, w)

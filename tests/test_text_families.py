@@ -6,6 +6,7 @@ import copy
 import open_clip
 import pytest
 import torch
+from parity import word_and_masked
 
 from lincir.core.phi import Phi
 from lincir.core.text_encoding import encode_text_with_pseudo_tokens
@@ -51,14 +52,7 @@ SENTENCES = ["a photo of a red dog on the grass", "two cats and a dog", "a dog"]
 
 
 def _word_and_masked(bb, word="dog"):
-    """(tokens of the sentences, tokens with the word masked by $, the word's token id)."""
-    ref = bb.tokenizer(SENTENCES)
-    masked = bb.tokenizer([s.replace(word, "$") for s in SENTENCES])
-    at = masked == bb.placeholder_id  # (B, L)
-    assert at.any(dim=1).all()
-    ids = ref[at].unique()
-    assert len(ids) == 1 and torch.equal(ref[~at], masked[~at])  # one token, the rest unchanged
-    return ref, masked, int(ids[0])
+    return word_and_masked(bb, SENTENCES, word)
 
 
 def test_family_is_classified_as_expected(backbone):

@@ -128,7 +128,7 @@ def _backbone(args):
     return load_backbone(args.backbone, args.weights, args.device)
 
 
-def autocast_for(backbone, precision: str):
+def _autocast_factory(backbone, precision: str):
     from lincir.train.loop import autocast_for as trainer_autocast
 
     return lambda: trainer_autocast(backbone.device, precision)
@@ -156,7 +156,7 @@ def run_train_step(args) -> int:
     caps = _captions(args, args.n_captions or 32 * b, backbone.context_length)
     masked = mask_captions(caps, args.masking, seed=args.seed, backbone=backbone)
     r = bench_train_step(backbone, caps, masked, batch_size=b, rounds=args.rounds, warmup=args.warmup,
-                         seed=args.seed, autocast=autocast_for(backbone, args.precision), breakdown=args.breakdown,
+                         seed=args.seed, autocast=_autocast_factory(backbone, args.precision), breakdown=args.breakdown,
                          epoch=args.epoch)
     print(f"lincir bench train-step: {backbone.name} ({backbone.weights} weights) on {backbone.device}, batch {b}; "
           f"{len(caps)} captions; {machine}")
@@ -200,7 +200,7 @@ def run_encoders(args) -> int:
     caps = _captions(args, (args.rounds + args.warmup) * b, backbone.context_length)
     masked = mask_captions(caps, "keywords", seed=args.seed, backbone=backbone)
     r = bench_encoders(backbone, caps, masked, batch_size=b, rounds=args.rounds, warmup=args.warmup,
-                       seed=args.seed, autocast=autocast_for(backbone, args.precision))
+                       seed=args.seed, autocast=_autocast_factory(backbone, args.precision))
     print(f"lincir bench encoders: {backbone.name} ({backbone.weights} weights) on {backbone.device}, batch {b}; "
           f"{machine}")
     print(f"  text family: {backbone.family.name}: {backbone.family.path()}")
