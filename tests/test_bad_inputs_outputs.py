@@ -8,7 +8,7 @@ import bench_fixtures as F
 from test_bad_inputs import _tiny_world_run, _write, evaluate_args, one_line_error, score_args, train_on
 
 from lincir.cli import main
-from lincir.files import LOCK_FILE, OutputLock
+from lincir.storage import LOCK_FILE, OutputLock
 
 
 def test_evaluate_out_through_a_symlink_into_the_dataset(tmp_path, capsys):

@@ -15,7 +15,7 @@ from test_bad_inputs import one_line_error, score_args
 from lincir.errors import LincirError
 from lincir.eval.benchmarks import load_benchmark
 from lincir.eval.submissions import check_submission
-from lincir.files import MAX_JSON_DEPTH, read_json
+from lincir.storage import MAX_JSON_DEPTH, read_json
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -104,7 +104,7 @@ def test_options_are_validated_and_keys_of_old_runs_unchanged():
     old = {k: v for k, v in sorted(dataclasses.asdict(cfg).items())
            if k not in run_cache._NOT_IN_KEY and k not in run_cache._KEYED_WHEN_SET}
     old["weights_id"] = run_cache.weights_id(cfg)
-    from lincir.files import sha256_text
+    from lincir.storage import sha256_text
 
     assert run_cache.config_key(cfg) == sha256_text(json.dumps(old, sort_keys=True))[:16]
     assert run_cache.config_key(dataclasses.replace(cfg, center=True)) != run_cache.config_key(cfg)

@@ -8,7 +8,7 @@ import pytest
 
 from lincir.data.corpus import TokenCounter, clean_caption, read_captions, truncate_caption
 from lincir.errors import LincirError
-from lincir.files import sha256_text
+from lincir.storage import sha256_text
 
 TOK = open_clip.get_tokenizer("ViT-B-32")
 

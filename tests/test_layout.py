@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "lincir"
 # Lower imports from nothing above it; folders on one level never import each other.
 LEVELS = {
-    "errors": 0, "files": 0.5,  # the base: one exception type; atomic writes, hashes, the cache folder
+    "errors": 0, "storage": 0.5,  # the base: one exception type; what is read and written on disk
     "core": 1,
     "models": 2,
     "data": 3,
@@ -26,7 +26,7 @@ GLOBAL_SEEDING = {("torch", "manual_seed"), ("torch", "seed"), ("random", "seed"
 UNKEYED_DRAWS = {"rand", "randn", "randint", "randperm", "bernoulli", "normal", "multinomial", "rand_like",
                  "randn_like"}
 CORE_FORBIDDEN_MODULES = {"os", "pathlib", "io", "json", "pickle", "tempfile", "shutil", "logging", "warnings",
-                          "tqdm", "lincir.files", "safetensors", "csv", "gzip"}
+                          "tqdm", "lincir.storage", "safetensors", "csv", "gzip"}
 
 
 def layer_of(module: str) -> str:
@@ -149,7 +149,7 @@ def test_the_checks_catch_what_they_forbid():
     assert upward_imports("from ..train.config import TrainConfig\n", "lincir.core.phi")  # relative, up
     assert not upward_imports("from lincir.core.phi import Phi\n", "lincir.train.loop")
     for snippet in ("open('x')", "print(1)", "import logging", "torch.manual_seed(0)", "torch.randn(3)",
-                    "np.random.normal(0, 1)", "from lincir.files import cache_dir", "torch.random.fork_rng()"):
+                    "np.random.normal(0, 1)", "from lincir.storage import cache_dir", "torch.random.fork_rng()"):
         assert impurities(snippet + "\n", "lincir.core.x"), snippet
     assert not impurities("torch.randn(3, generator=g)\nnp.random.default_rng(0)\n", "lincir.core.x")
 

@@ -11,7 +11,7 @@ from lincir.core.masking import (RANDOM_WORD_FALLBACK, STRATEGIES, TEMPLATE, TEM
     keyword_runs, placeholder_survives, replace_spans)
 from lincir.data.keywords import extract_keyword_spans, mask_captions, mask_captions_with_info
 from lincir.errors import LincirError
-from lincir.files import cache_dir
+from lincir.storage import cache_dir
 
 TOK = open_clip.get_tokenizer("ViT-B-32")
 DOLLAR = TOK.encoder["$</w>"]

@@ -15,7 +15,7 @@ import torch
 from safetensors import safe_open
 
 from lincir.cli import main
-from lincir.files import atomic_write
+from lincir.storage import atomic_write
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 60

@@ -8,7 +8,7 @@ from PIL import Image
 from lincir.data import images as R
 from lincir.eval import ranking
 from lincir.data.image_refs import Crop, ImageRef
-from lincir.files import cache_dir
+from lincir.storage import cache_dir
 from lincir.models.backbones import load_backbone
 
 

@@ -140,7 +140,7 @@ def _row(name: str, t, unit: str, extra: str = "") -> str:
 
 def _write_json(args, result, summary: dict) -> None:
     if args.json:
-        from lincir.files import atomic_write_json
+        from lincir.storage import atomic_write_json
 
         atomic_write_json(args.json, {"command": args.bench_command, "summary": summary,
                                       "result": dataclasses.asdict(result)})

@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from lincir.eval.submissions import check_submission
-    from lincir.files import read_json
+    from lincir.storage import read_json
 
     if args.benchmark not in DEFAULT_SPLITS:
         raise LincirError(f"--benchmark: submissions are checked for cirr and circo, not {args.benchmark}")

@@ -70,7 +70,7 @@ def check_out_dir(out: Path, bench, folder: bool = True, args=None, extra_inputs
     """Refuse an output path that is an input or lies inside any input folder (symlinks resolved), and a
     cache inside one; then prove it writable (before any work is done). folder=False: `out` is a file, so its
     parent folder is checked."""
-    from lincir.files import check_cache_location, check_output_location, ensure_writable_dir
+    from lincir.storage import check_cache_location, check_output_location, ensure_writable_dir
 
     inputs = {**bench_inputs(bench, args), **(extra_inputs or {})}
     check_output_location(out, inputs, "--out")
@@ -90,7 +90,7 @@ RUN_KEYS = ("benchmark", "split", "backbone", "method", "phi", "template")  # wh
 def check_not_another_run(out: Path, run: dict, overwrite: bool) -> None:
     """An --out holding another evaluation's results (another benchmark, method, phi...) is refused unless
     --overwrite; the same evaluation again replaces its own files (same inputs, same bytes)."""
-    from lincir.files import read_json
+    from lincir.storage import read_json
 
     held = [n for n in ("metrics.json", "rankings.json") if (out / n).exists()]
     if not held or overwrite:
@@ -163,7 +163,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from lincir.files import OutputLock
+    from lincir.storage import OutputLock
 
     bench = load_bench(args)
     out = args.out or Path("eval") / f"{bench.name}-{bench.split}-{args.backbone}-{args.method}"
@@ -183,7 +183,7 @@ def _needs_phi(method: str) -> bool:
 
 
 def _evaluate(args, bench, out: Path) -> int:
-    from lincir.files import atomic_write_json
+    from lincir.storage import atomic_write_json
 
     rankings, run_info = rank_with_model(args, bench)
     metrics = bench.metrics(rankings) if bench.has_ground_truth else {}

@@ -29,7 +29,7 @@ def register(subparsers) -> None:
 def check_score_out(args, bench) -> None:
     """--out is never the ranking file, never in the dataset; an existing file there is replaced only when it
     holds this very score (same benchmark, split and ranking file), or with --overwrite."""
-    from lincir.files import read_json
+    from lincir.storage import read_json
 
     check_out_dir(args.out, bench, folder=False, extra_inputs={"the ranking file (FILE)": args.file})
     if not args.out.exists() or args.overwrite:
@@ -45,7 +45,7 @@ def check_score_out(args, bench) -> None:
 
 
 def run(args) -> int:
-    from lincir.files import atomic_write_json, read_json
+    from lincir.storage import atomic_write_json, read_json
 
     bench = load_bench(args)
     if not bench.has_ground_truth:

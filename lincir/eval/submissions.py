@@ -14,7 +14,7 @@ from typing import Any
 from lincir.errors import LincirError
 from lincir.eval import metrics as M
 from lincir.eval.benchmarks.base import Benchmark, Rankings, int_id
-from lincir.files import atomic_write_json, check_name
+from lincir.storage import atomic_write_json, check_name
 
 CIRR_TOP, CIRR_SUBSET_TOP, CIRCO_TOP = 50, 3, 50
 

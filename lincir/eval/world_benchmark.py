@@ -16,7 +16,7 @@ from lincir.eval.methods import DEFAULT_TEMPLATE
 from lincir.eval.metrics import first_hit_ranks, mean_average_precision_at_k, recall_at_k
 from lincir.eval.query_encoder import QueryEncoder
 from lincir.eval.ranking import normalize, topk_chunked
-from lincir.files import sha256_text
+from lincir.storage import sha256_text
 from lincir.world.attributes import ATTRIBUTE_NAMES
 from lincir.world.data import WORLD_VERSION, Gallery, WorldQuery, clip_pairs, gallery, queries
 from lincir.world.pixels import encode_world_images

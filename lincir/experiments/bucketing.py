@@ -15,7 +15,7 @@ from typing import Sequence
 
 from lincir.eval import world_benchmark as W
 from lincir.experiments.stats import mean_std, paired_differences
-from lincir.files import atomic_write_json
+from lincir.storage import atomic_write_json
 from lincir.train.config import RUNS
 from lincir.train.run_cache import trained_phi
 

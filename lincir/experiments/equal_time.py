@@ -11,7 +11,7 @@ from lincir.errors import LincirError
 from lincir.eval import world_benchmark as W
 from lincir.experiments.main_job_config import MainJobConfig
 from lincir.experiments.stats import mean_std
-from lincir.files import atomic_write_json
+from lincir.storage import atomic_write_json
 
 METRICS = ("R@10", "mAP@10")
 MAX_STEPS = 10 ** 6  # the clock, not the step count, ends these runs

@@ -15,7 +15,7 @@ from lincir.errors import LincirError
 from lincir.eval import world_benchmark as W
 from lincir.experiments.main_job_config import NOISE_VARIANTS, MainJobConfig
 from lincir.experiments.stats import NOT_SUPPORTED, SUPPORTED, compare, mean_std, paired_differences
-from lincir.files import atomic_write_json
+from lincir.storage import atomic_write_json
 from lincir.train.run_cache import trained_phi
 from lincir.train.run_folder import read_log
 

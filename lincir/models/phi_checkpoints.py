@@ -10,7 +10,7 @@ import torch
 
 from lincir.core.phi import Phi
 from lincir.errors import LincirError
-from lincir.files import atomic_write, atomic_write_json
+from lincir.storage import atomic_write, atomic_write_json
 
 PHI_FILE, PHI_META = "phi.safetensors", "phi.json"
 
@@ -150,7 +150,7 @@ def _phi_from_state(state: dict, source: str, meta: dict) -> Phi:
 
 def _read_phi_meta(meta_path: Path) -> dict:
     """phi.json: a JSON object (a list or a number there is refused, naming the file)."""
-    from lincir.files import read_json
+    from lincir.storage import read_json
 
     meta = read_json(meta_path)
     if not isinstance(meta, dict):

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lincir.files import atomic_write, atomic_write_json
+from lincir.storage import atomic_write, atomic_write_json
 
 FORMATS = ("png", "svg")
 # One colour per noise distribution and per method, the same in every figure (seaborn's colorblind palette).

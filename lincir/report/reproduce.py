@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from lincir.errors import LincirError
-from lincir.files import atomic_write_json
+from lincir.storage import atomic_write_json
 from lincir.report.plotting import repo_root
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.ipynb$")

@@ -22,7 +22,7 @@ from lincir.core.losses import keyed_streams, pic2word_loss, searle_distillation
 from lincir.core.phi import Phi
 from lincir.data.batches import BatchSampler, MixedStream
 from lincir.errors import LincirError
-from lincir.files import (OutputLock, atomic_write_json, atomic_write_text, check_cache_location,
+from lincir.storage import (OutputLock, atomic_write_json, atomic_write_text, check_cache_location,
     check_output_location, file_input_root)
 from lincir.models.backbones import check_weights_available, context_length_of, load_backbone
 from lincir.models.phi_checkpoints import save_phi
@@ -154,7 +154,7 @@ class _Data:
 
 def _load_captions(cfg: TrainConfig, context_length: int) -> tuple[list[str], str, str, list[int]]:
     """(captions of every corpus, concatenated; their cache key; what was read; each corpus's size)."""
-    from lincir.files import sha256_text
+    from lincir.storage import sha256_text
 
     if cfg.corpora == ["world"]:
         from lincir.world.data import train_captions

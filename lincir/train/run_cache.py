@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from lincir.core.phi import Phi
-from lincir.files import read_json, sha256_file, sha256_text
+from lincir.storage import read_json, sha256_file, sha256_text
 from lincir.models.backbones import BACKBONES, asset_paths
 from lincir.models.phi_checkpoints import PHI_FILE, PHI_META, load_phi
 from lincir.train.config import TrainConfig

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from lincir.errors import LincirError
-from lincir.files import ensure_writable_dir
+from lincir.storage import ensure_writable_dir
 from lincir.models.phi_checkpoints import PHI_FILE, PHI_META
 
 CHECKPOINT = "checkpoint.safetensors"

@@ -19,7 +19,7 @@ from lincir.core.keyed_random import mix64, sample_generators
 from lincir.core.losses import oti_loss
 from lincir.data.concepts import mask_concept, read_concepts
 from lincir.data.feature_cache import cached_array
-from lincir.files import atomic_write_json, cache_dir, read_json, sha256_text
+from lincir.storage import atomic_write_json, cache_dir, read_json, sha256_text
 from lincir.train.config import TrainConfig
 
 OTI_STREAM = 3  # keyed-random stream of the tokens' initial values

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from lincir.core.text_encoding import encode_text_with_pseudo_tokens, trim_padding
 from lincir.errors import LincirError
-from lincir.files import atomic_write, atomic_write_json
+from lincir.storage import atomic_write, atomic_write_json
 from lincir.models.backbones import register_model_configs
 from lincir.world.attributes import ATTRIBUTE_NAMES, attribute_codes
 from lincir.world.clip_eval import evaluate_clip

@@ -9,7 +9,7 @@ WORLD_PIC2WORD_SEED_OFFSET = 7919  # the baseline's images: a clip_pairs stream 
 def world_image_features(backbone, n: int, seed: int) -> np.ndarray:
     """(n, d) features of n rendered world images, disjoint from the gallery and queries (cached)."""
     from lincir.data.feature_cache import cached_image_features
-    from lincir.files import sha256_text
+    from lincir.storage import sha256_text
     from lincir.world.data import WORLD_VERSION, clip_pairs
     from lincir.world.pixels import encode_world_images
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lincir.files import atomic_write, atomic_write_json
+from lincir.storage import atomic_write, atomic_write_json
 from lincir.world.data import clip_pairs, gallery, queries
 
 

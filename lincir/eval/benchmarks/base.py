@@ -170,7 +170,7 @@ def find_root(data_root: str | os.PathLike, marker: str, folder: str, what: str)
 
 def read_records(path: Path, what: str = "a list of records") -> list:
     """A JSON file that must hold a list."""
-    from lincir.files import read_json
+    from lincir.storage import read_json
 
     data = read_json(path)
     if not isinstance(data, list):

@@ -18,7 +18,7 @@ from lincir.errors import LincirError
 from lincir.eval import metrics as M
 from lincir.eval.benchmarks.base import (Benchmark, Part, Query, Rankings, RecordReader, check_ranking_list, find_root,
     int_id, read_records, require_keys)
-from lincir.files import read_json
+from lincir.storage import read_json
 
 SPLITS = ("val", "test")
 KS = (5, 10, 25, 50)

@@ -17,7 +17,7 @@ from lincir.errors import LincirError
 from lincir.eval import metrics as M
 from lincir.eval.benchmarks.base import (Benchmark, Part, Query, Rankings, RecordReader, check_ranking_list, find_root,
     positions_of, read_records, require_keys)
-from lincir.files import read_json
+from lincir.storage import read_json
 
 SPLITS = {"val": "val", "test1": "test1", "test": "test1", "train": "train"}
 KS = (1, 5, 10, 50)

@@ -1,4 +1,6 @@
-"""Atomic writes and content hashes: nothing half-written, nothing the user had overwritten by accident."""
+"""What lincir reads and writes on disk, safely: atomic writes, strict JSON reading, content hashes, the cache
+folder, where outputs may go (never inside or over an input), and one lock per output folder. Nothing
+half-written, nothing the user had overwritten by accident."""
 from __future__ import annotations
 
 import hashlib
