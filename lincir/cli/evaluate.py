@@ -109,11 +109,8 @@ def check_not_another_run(out: Path, run: dict, overwrite: bool) -> None:
 
 def rank_with_model(args, bench):
     """Load backbone, phi and method; rank every query. Returns (rankings, run description)."""
-    from lincir.eval.harness import rank_benchmark
+    from lincir.cli.preflight import check_phi_option, check_weights_option
     from lincir.eval.methods import METHODS, check_template
-    from lincir.eval.query_encoder import QueryEncoder
-    from lincir.models.backbones import check_weights_available, load_backbone
-    from lincir.models.phi_checkpoints import load_phi, load_phi_checkpoint
 
     if args.method not in METHODS:
         raise LincirError(f"--method: unknown method {args.method!r}; choose from {', '.join(METHODS)}")
@@ -127,7 +124,15 @@ def rank_with_model(args, bench):
     if not 0.0 <= args.slerp_weight <= 1.0:
         raise LincirError(f"--slerp-weight: {args.slerp_weight} is out of range (must be in [0, 1])")
     bench.check_images()
-    # Every cheap input before the model: a bad phi file fails in a second, not after the backbone has loaded.
+    # Every cheap input before torch is imported (seconds), then the full checks before the model loads.
+    if METHODS[args.method].needs_phi:
+        check_phi_option(args.phi)
+    check_weights_option(args.weights)
+    from lincir.eval.harness import rank_benchmark
+    from lincir.eval.query_encoder import QueryEncoder
+    from lincir.models.backbones import check_weights_available, load_backbone
+    from lincir.models.phi_checkpoints import load_phi, load_phi_checkpoint
+
     check_weights_available(args.backbone, args.weights)
     loaded = load_phi(args.phi) if METHODS[args.method].needs_phi else None
     backbone = load_backbone(args.backbone, weights=args.weights, device=args.device)

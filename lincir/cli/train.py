@@ -141,10 +141,19 @@ def validation_callbacks(cfg, data_root: str | None, split: str = "val") -> list
 
 
 def run(args) -> int:
+    from lincir.cli.preflight import check_corpus_file, check_weights_option
+
+    cfg = config_from_args(args)
+    # The cheap inputs first, before torch is imported (seconds): a bad corpus or weights file fails at once.
+    if cfg.objective == "lincir":
+        for corpus in cfg.corpora:
+            if corpus != "world":
+                check_corpus_file(corpus)
+    check_weights_option(cfg.weights)
+
     from lincir.train import distributed
     from lincir.train.loop import train
 
-    cfg = config_from_args(args)
     cfg.validate()
     callbacks = validation_callbacks(cfg, args.data_root, args.validate_split)  # bad --data-root fails here
     distributed.init()

@@ -5,14 +5,17 @@ ranking counts as a miss, as it would beyond the cut-off of a top-k list.
 """
 from __future__ import annotations
 
-from typing import Collection, Hashable, Sequence
+from typing import TYPE_CHECKING, Collection, Hashable, Sequence
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def first_hit_ranks(rankings: Sequence[Sequence[Hashable]], targets: Sequence[Collection[Hashable] | Hashable]) \
         -> torch.Tensor:
     """(Q,) 0-based rank of the first ranked item that is a target of its query; -1 where none is ranked."""
+    import torch  # here, not at import: `lincir score` checks a ranking file before torch has loaded
+
     out = torch.full((len(rankings),), -1, dtype=torch.long)
     for q, (ranking, target) in enumerate(zip(rankings, targets, strict=True)):
         wanted = target if isinstance(target, (set, frozenset, list, tuple)) else {target}
@@ -26,6 +29,8 @@ def first_hit_ranks(rankings: Sequence[Sequence[Hashable]], targets: Sequence[Co
 
 def recall_at_k(ranks: torch.Tensor, ks: Sequence[int]) -> dict[int, float]:
     """Percent of queries whose target rank (from `first_hit_ranks`) is below k; -1 never counts."""
+    import torch
+
     ranks = torch.as_tensor(ranks, dtype=torch.long)
     if ranks.numel() == 0:
         return {k: float("nan") for k in ks}
