@@ -13,7 +13,7 @@ from lincir.core.keyed_random import sample_generators
 from lincir.core.losses import oti_loss, searle_distillation_loss, smp_loss
 from lincir.core.masking import (PLACEHOLDER, RANDOM_WORD_FALLBACK, KeywordSpans, apply_masking, mask_keywords,
     mask_keywords_authors)
-from lincir.core.noise import CAPDEC_SCALE, add_keyed_noise, modality_mean, to_noise_space
+from lincir.core.noise import CAPDEC_SCALE, add_keyed_noise, modality_mean, renormalized, to_noise_space
 from lincir.core.phi import Phi
 from lincir.data.concepts import mask_concept, read_concepts
 from lincir.errors import LincirError
@@ -77,15 +77,32 @@ def test_c3_noise_is_centred_features_plus_noise():
     assert resid.var().item() == pytest.approx(0.016, rel=0.03)
 
 
-@pytest.mark.parametrize("space,center", [("normalised", False), ("raw", True), ("normalised", True)])
-def test_smp_loss_feeds_phi_the_transformed_feature_and_keeps_the_raw_target(backbone, space, center):
+def test_c3_renormalised_input_is_unit_norm_and_still_centred_in_direction():
+    # C3's released recipe: normalise, centre, add noise, normalise again (core.noise.renormalized).
+    x = _feats(n=5000)
+    mean = modality_mean(x, "normalised")
+    gens = sample_generators(0, 0, range(len(x)), 1)
+    noisy = add_keyed_noise(to_noise_space(x, "normalised", mean), "gaussian", CAPDEC_SCALE, gens)
+    out = renormalized(noisy)
+    assert torch.allclose(out.norm(dim=-1), torch.ones(len(x)), atol=1e-5)
+    assert torch.allclose(out, noisy / noisy.norm(dim=-1, keepdim=True), atol=1e-6)
+    # Centred features have norms well below 1, so the re-normalisation changes them (it is not a no-op here).
+    assert to_noise_space(x, "normalised", mean).norm(dim=-1).mean() < 0.95
+
+
+@pytest.mark.parametrize("space,center,renorm", [("normalised", False, False), ("raw", True, False),
+                                                 ("normalised", True, False), ("normalised", True, True)])
+def test_smp_loss_feeds_phi_the_transformed_feature_and_keeps_the_raw_target(backbone, space, center, renorm):
     z = torch.randn(3, backbone.embed_dim, generator=torch.Generator().manual_seed(2)) * 4
     tokens = backbone.tokenize(["a $ on a white background"] * 3)
     phi = Phi.seeded(backbone.embed_dim, backbone.token_width, 0, dropout=0.0).eval()
     mean = torch.full((backbone.embed_dim,), 0.05) if center else None
-    got = smp_loss(backbone, phi, tokens, z, "gaussian", 0.1, sample_generators(0, 0, range(3), 1), None, space, mean)
+    got = smp_loss(backbone, phi, tokens, z, "gaussian", 0.1, sample_generators(0, 0, range(3), 1), None, space, mean,
+                   renormalize=renorm)
     x = to_noise_space(z, space, mean)
     noisy = add_keyed_noise(x, "gaussian", 0.1, sample_generators(0, 0, range(3), 1))
+    if renorm:
+        noisy = F.normalize(noisy, dim=-1)
     want = F.mse_loss(backbone.encode_with_pseudo(tokens, phi(noisy)).float(), z)
     assert torch.allclose(got, want)
     raw = smp_loss(backbone, phi, tokens, z, "gaussian", 0.1, sample_generators(0, 0, range(3), 1), None)
@@ -124,6 +141,11 @@ def test_query_encoder_centres_phi_input_by_the_gallery_mean(backbone):
     x = F.normalize(refs, dim=-1) - F.normalize(gallery, dim=-1).mean(0)
     want = QueryEncoder(backbone, "lincir", lambda _: phi(x)).encode(refs, texts)
     assert torch.allclose(got, want, atol=1e-5)
+    c3 = QueryEncoder(backbone, "lincir", phi, phi_space="normalised", center=True, renormalize=True)
+    c3.use_gallery(gallery)
+    want = QueryEncoder(backbone, "lincir", lambda _: phi(F.normalize(x, dim=-1))).encode(refs, texts)
+    assert torch.allclose(c3.encode(refs, texts), want, atol=1e-5)
+    assert not torch.allclose(c3.encode(refs, texts), got, atol=1e-4)
 
 
 # --- Slerp -------------------------------------------------------------------------------------------------
@@ -304,7 +326,7 @@ def test_main_job_and_ablations_plan_the_new_runs():
         assert all(runs[f"searle-s{s}"].objective == "searle" for s in job.seeds)  # every seed, as the others
         assert runs[f"searle-s{job.seeds[0]}"].oti_images == job.oti_images
         c3 = runs[f"lincir-c3-s{job.seeds[0]}"]
-        assert (c3.noise, c3.noise_space, c3.center) == ("gaussian", "normalised", True)
+        assert (c3.noise, c3.noise_space, c3.center, c3.renormalize) == ("gaussian", "normalised", True, True)
         assert c3.noise_scale == pytest.approx(CAPDEC_SCALE)
         assert literature_variant(job, job.seeds[0], "c3") == c3  # notebook 03 reuses the main job's phi
         assert "keywords-authors" in plan_for(job).maskings and "keywords-authors" in plan_for(job, quick=True).maskings
@@ -316,7 +338,8 @@ def test_stats_cells_carry_n_and_an_interval():
     from lincir.experiments.stats import mean_std
 
     c = mean_std([1.0, 2.0, 3.0])
-    assert c["n"] == 3 and c["ci95"] == pytest.approx(4.303 * 1.0 / math.sqrt(3))
+    assert c["n"] == 3 and c["std"] == pytest.approx(1.0)  # sample std (n - 1), not the population's 0.816
+    assert c["ci95"] == pytest.approx(4.303 * 1.0 / math.sqrt(3))
     assert mean_std([5.0])["ci95"] is None and mean_std([5.0])["std"] == 0.0
 
 
@@ -384,5 +407,26 @@ def test_equal_time_comparison_on_a_tiny_job(tmp_path, monkeypatch):
     s1 = res["methods"]["searle"]["stage1_seconds"][0]
     assert s1 > 0 and res["methods"]["searle"]["train_seconds"][0] <= 2.0 - s1 + 1.0
     assert json.loads((tmp_path / "equal_time.json").read_text())["budget_seconds"] == 2.0
+    if "R@10" in res["methods"]["searle"]:  # stage 1 left time for phi: paired against LinCIR seed by seed
+        d = res["minus_lincir"]["searle"]["R@10"]
+        assert d["values"] == [a - b for a, b in zip(res["methods"]["searle"]["R@10"]["values"],
+                                                      res["methods"]["lincir"]["R@10"]["values"])]
+    assert res["minus_lincir"]["pic2word"]["R@10"]["n"] == 1
     with pytest.raises(LincirError, match="already holds"):
         run_equal_time(job, 2.0, tmp_path, log=lambda *_: None)
+
+
+def test_a_c3_phi_checkpoint_tells_the_evaluator_how_it_was_fed(tmp_path):
+    # `lincir evaluate` reads how phi was trained from phi.json; a C3 phi must get centred, re-normalised input.
+    from lincir.models.backbones import load_backbone
+    from lincir.models.phi_checkpoints import load_phi_checkpoint
+    from lincir.train.loop import train
+
+    cfg = TrainConfig(weights="random", world_captions=64, steps=2, batch_size=8, save_every=2, device="cpu",
+                      noise="gaussian", noise_scale=CAPDEC_SCALE, noise_space="normalised", center=True,
+                      renormalize=True)
+    train(cfg, tmp_path / "c3", progress=False)
+    phi = load_phi_checkpoint(tmp_path / "c3", load_backbone("shapes-clip", "random"))
+    assert (phi.input_space, phi.input_centered, phi.input_renormalized) == ("normalised", True, True)
+    with pytest.raises(LincirError, match="--noise-space"):
+        TrainConfig(objective="pic2word", renormalize=True).validate()

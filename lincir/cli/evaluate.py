@@ -140,7 +140,8 @@ def rank_with_model(args, bench):
     # A phi trained on normalised or centred features (CapDec, C3) gets the image feature in that form; with C3
     # the image mean comes from each gallery (transductive), as the harness sets it.
     encoder = QueryEncoder(backbone, args.method, phi, args.template, args.batch_size, args.slerp_weight,
-                           getattr(phi, "input_space", "raw"), getattr(phi, "input_centered", False))
+                           getattr(phi, "input_space", "raw"), getattr(phi, "input_centered", False),
+                           getattr(phi, "input_renormalized", False))
     rankings = rank_benchmark(bench, backbone, encoder, args.batch_size, args.workers,
                               progress=not args.quiet, cache=not args.no_cache)
     run = {"benchmark": bench.name, "split": bench.split, "backbone": args.backbone, "weights": backbone.weights,

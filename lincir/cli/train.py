@@ -33,6 +33,8 @@ HELP = {
                    "(CapDec); phi gets the same form of the image feature at test time",
     "center": "C3: subtract the modality mean before the noise (the corpus's text mean in training, the "
               "gallery's image mean at test time: transductive)",
+    "renormalize": "C3: L2-normalise phi's input again after the noise in training and after centering at test "
+                   "time (C3's released --re_normalize_prefix)",
     "masking": "SMP masking: keywords, keywords-authors (the released code's str.replace, substring hits "
                "included), template, random_word, whole_caption",
     "template": "pic2word's prompt, with $ for the pseudo-word",

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from lincir.core.keyed_random import sample_generators
-from lincir.core.noise import add_keyed_noise, to_noise_space
+from lincir.core.noise import add_keyed_noise, renormalized, to_noise_space
 from lincir.core.phi import Phi
 from lincir.core.text_encoding import encode_text_with_pseudo_tokens
 
@@ -20,16 +20,18 @@ def keyed_streams(seed: int, step: int, slots: range) -> tuple[list[torch.Genera
 
 def smp_loss(backbone, phi: Phi, masked_tokens: torch.Tensor, targets: torch.Tensor, noise: str, noise_scale: float,
              noise_gens: list[torch.Generator], dropout_gens: list[torch.Generator] | None,
-             space: str = "raw", mean: torch.Tensor | None = None) -> torch.Tensor:
+             space: str = "raw", mean: torch.Tensor | None = None, renormalize: bool = False) -> torch.Tensor:
     """MSE(E_T(masked caption, $ <- phi(x(z) + noise)), z), z the caption's own feature (B, d).
 
-    x(z) is z itself (space "raw", LinCIR), or normalised (CapDec), minus the text mean when given (C3); the
-    target is always the caption's own unnormalised feature. Fast form: masked_tokens may be trimmed to the
+    x(z) is z itself (space "raw", LinCIR), or normalised (CapDec), minus the text mean when given (C3), and the
+    noisy input normalised again when `renormalize` (C3's released recipe); the target is always the caption's
+    own unnormalised feature. Fast form: masked_tokens may be trimmed to the
     batch's longest caption; targets come from the cache.
     """
     z = targets.to(backbone.device, torch.float32)  # (B, d)
     x = z if space == "raw" and mean is None else to_noise_space(z, space, mean)
-    pseudo = phi(add_keyed_noise(x, noise, noise_scale, noise_gens), dropout_gens)  # (B, w)
+    x = add_keyed_noise(x, noise, noise_scale, noise_gens)
+    pseudo = phi(renormalized(x) if renormalize else x, dropout_gens)  # (B, w)
     pred = backbone.encode_with_pseudo(masked_tokens, pseudo)  # (B, d)
     return F.mse_loss(pred.float(), z)
 

@@ -83,10 +83,17 @@ def add_keyed_noise(
 #               level as the variance; that the features are normalised first is our reading, not confirmed there).
 # Centering (C3, Zhang, Sui, Yeung-Levy, ICLR 2024, arXiv 2401.08567, "Connect, Collapse, Corrupt"): each
 # modality's mean is removed before the noise, the text mean at training time, the image mean at test time (from
-# the gallery: transductive). C3's own noise level could not be confirmed from the sources at hand: it is used
-# here at CapDec's level, an assumption, not the paper's number.
+# the gallery: transductive). C3's released captioning scripts (github.com/yuhui-zh15/C3, image_captioning/run.py
+# and scripts/*/train_*_c3.sh, read for the facts) normalise, remove the mean, add Gaussian noise whose level
+# defaults to sqrt(0.016), CapDec's, and normalise again (--re_normalize_prefix); at test time: normalise,
+# remove the image mean, normalise again. `renormalize` is that last step.
 NOISE_SPACES = ("raw", "normalised")
-CAPDEC_SCALE = 0.016 ** 0.5  # CapDec's variance 0.016 as a Gaussian std; C3 is used at the same level here
+CAPDEC_SCALE = 0.016 ** 0.5  # CapDec's variance 0.016 as a Gaussian std; C3's released default level too
+
+
+def renormalized(features: torch.Tensor) -> torch.Tensor:
+    """features (B, d) L2-normalised again after centering or noise (C3's last step)."""
+    return torch.nn.functional.normalize(features, dim=-1)
 
 
 def to_noise_space(features: torch.Tensor, space: str, mean: torch.Tensor | None = None) -> torch.Tensor:

@@ -6,7 +6,7 @@ from typing import Sequence
 import torch
 
 from lincir.errors import LincirError
-from lincir.core.noise import NOISE_SPACES, modality_mean, to_noise_space
+from lincir.core.noise import NOISE_SPACES, modality_mean, renormalized, to_noise_space
 from lincir.eval.methods import DEFAULT_SLERP_WEIGHT, DEFAULT_TEMPLATE, METHODS, check_template
 from lincir.eval.ranking import normalize
 
@@ -32,9 +32,10 @@ class QueryEncoder:
 
     def __init__(self, backbone, method: str, phi: torch.nn.Module | None = None,
                  template: str = DEFAULT_TEMPLATE, batch_size: int = 64, slerp_weight: float = DEFAULT_SLERP_WEIGHT,
-                 phi_space: str = "raw", center: bool = False):
-        """phi_space / center: how phi was trained (lincir.core.noise): phi then receives the reference image
-        feature in that form, centred by the gallery's image mean (set by `use_gallery`) when `center`."""
+                 phi_space: str = "raw", center: bool = False, renormalize: bool = False):
+        """phi_space / center / renormalize: how phi was trained (lincir.core.noise): phi then receives the
+        reference image feature in that form, centred by the gallery's image mean (set by `use_gallery`) when
+        `center`, normalised again when `renormalize`."""
         if method not in METHODS:
             raise LincirError(f"--method: unknown method {method!r}; choose from {', '.join(METHODS)}")
         if METHODS[method].needs_phi and phi is None:
@@ -46,6 +47,7 @@ class QueryEncoder:
         self.backbone, self.method, self.phi, self.batch_size = backbone, method, phi, batch_size
         self.template = check_template(template)
         self.slerp_weight, self.phi_space, self.center = float(slerp_weight), phi_space, center
+        self.renormalize = renormalize
         self.image_mean: torch.Tensor | None = None  # (d,) C3's test-time image mean
 
     def use_gallery(self, gallery_feats: torch.Tensor) -> None:
@@ -75,6 +77,8 @@ class QueryEncoder:
             x = ref_feats.to(self.backbone.device).float()
             if self.phi_space != "raw" or self.center:
                 x = to_noise_space(x, self.phi_space, self.image_mean)
+            if self.renormalize:
+                x = renormalized(x)
             pseudo = self.phi(x).float()  # (Q, w)
             prompts = [self.template.replace("{text}", t) for t in flat]
             feats = self._text(prompts, pseudo[owner])

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from lincir.core.noise import DEFAULT_SCALES
+from lincir.experiments.main_job_config import phi_input
 from lincir.experiments.stats import mean_std
 from lincir.train.config import TrainConfig
 from lincir.train.run_cache import trained_phi
@@ -98,7 +99,7 @@ class Evaluator:
         if key not in self._scores:
             # phi gets the reference as it was trained to (raw, normalised, centred by the gallery's mean)
             self._scores[key] = W.evaluate(self.backbone, self.bench, self.features, "lincir", self.phi(cfg),
-                                           shift=shift, phi_space=cfg.noise_space, center=cfg.center)
+                                           shift=shift, **phi_input(cfg))
         return self._scores[key]
 
     def cell(self, cfgs: Sequence[TrainConfig], metric: str = MAIN_METRIC, shift: float = 0.0) -> dict:
@@ -110,8 +111,7 @@ def literature_variant(job, seed: int, name: str) -> TrainConfig:
     """The main job's LinCIR run with a published noise recipe (capdec, c3) instead of LinCIR's."""
     from lincir.experiments.main_job_config import NOISE_VARIANTS
 
-    noise, scale, space, center = NOISE_VARIANTS[name]
-    return variant(job, seed, noise=noise, noise_scale=scale, noise_space=space, center=center)
+    return variant(job, seed, **NOISE_VARIANTS[name])
 
 
 def literature_noise_lines(ev: "Evaluator", job, plan: AblationPlan, metric: str = MAIN_METRIC) -> dict:

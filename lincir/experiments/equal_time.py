@@ -10,7 +10,7 @@ from pathlib import Path
 from lincir.errors import LincirError
 from lincir.eval import world_benchmark as W
 from lincir.experiments.main_job_config import MainJobConfig
-from lincir.experiments.stats import mean_std
+from lincir.experiments.stats import mean_std, paired_differences
 from lincir.storage import atomic_write_json
 
 METRICS = ("R@10", "mAP@10")
@@ -70,10 +70,16 @@ def run_equal_time(job: MainJobConfig, budget_seconds: float, out_dir: str | Pat
         row["stage1_seconds"].append(stage1)
         log(f"  {name}: {result.steps_done} steps in {result.seconds:.1f}s (+ stage 1 {stage1:.1f}s), "
             f"R@10 {scores['R@10']:.1f}")
+    methods = {m: {**{k: mean_std(v[k]) for k in METRICS if v[k]}, "steps": v["steps"],
+                   "train_seconds": v["train_seconds"], "stage1_seconds": v["stage1_seconds"]} for m, v in per.items()}
+    # Seeds pair the arms (phi's initialisation, the batch order): per-seed differences against LinCIR where every
+    # seed of both produced a phi.
+    paired = {m: {k: paired_differences(methods[m][k], methods["lincir"][k]) for k in METRICS}
+              for m in methods if m != "lincir" and "lincir" in methods and all(
+                  k in methods[m] and k in methods["lincir"] and methods[m][k]["n"] == methods["lincir"][k]["n"]
+                  for k in METRICS)}
     results = {"budget_seconds": budget_seconds, "seeds": list(job.seeds), "size": job.size,
                "note": "wall-clock budgets: not deterministic; SEARLE's budget includes its stage 1",
-               "methods": {m: {**{k: mean_std(v[k]) for k in METRICS if v[k]},
-                               "steps": v["steps"], "train_seconds": v["train_seconds"],
-                               "stage1_seconds": v["stage1_seconds"]} for m, v in per.items()}}
+               "methods": methods, "minus_lincir": paired}
     atomic_write_json(out / "equal_time.json", results)
     return results

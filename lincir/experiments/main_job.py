@@ -13,7 +13,7 @@ import torch
 
 from lincir.errors import LincirError
 from lincir.eval import world_benchmark as W
-from lincir.experiments.main_job_config import NOISE_VARIANTS, MainJobConfig
+from lincir.experiments.main_job_config import MainJobConfig, phi_input
 from lincir.experiments.stats import NOT_SUPPORTED, SUPPORTED, compare, mean_std, paired_differences
 from lincir.storage import atomic_write_json
 from lincir.train.run_cache import trained_phi
@@ -70,10 +70,10 @@ def run_main_job(cfg: MainJobConfig, out_dir: str | Path, overwrite: bool = Fals
     methods["pic2word"] = _summarise([ev("pic2word", phis[f"pic2word-s{s}"]) for s in cfg.seeds])
     if cfg.searle:
         methods["searle"] = _summarise([ev("searle", phis[f"searle-s{s}"]) for s in cfg.seeds])
+    runs = dict(cfg.runs())
     for name in cfg.noise_variants:  # phi gets the reference feature as it was trained (C3: the gallery's mean)
-        _, _, space, center = NOISE_VARIANTS[name]
         methods[f"lincir ({name} noise)"] = _summarise(
-            [W.evaluate(backbone, bench, wf, "lincir", phis[f"lincir-{name}-s{s}"], phi_space=space, center=center)
+            [W.evaluate(backbone, bench, wf, "lincir", phis[f"lincir-{name}-s{s}"], **phi_input(runs[f"lincir-{name}-s{s}"]))
              for s in cfg.noise_seeds(name)])
     methods["lincir, caption fed to phi"] = _summarise(
         [ev("lincir-caption", phis[f"lincir-lincir-s{s}"]) for s in cfg.seeds])

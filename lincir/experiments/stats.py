@@ -19,13 +19,13 @@ _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8
 
 
 def mean_std(values: Sequence[float]) -> dict:
-    """{"mean", "std" (population, 0 for one value), "values", "n", "ci95"} of one arm over seeds; ci95 is the
-    half-width of the 95% t-interval of the mean (sample std), None for one seed."""
+    """{"mean", "std", "values", "n", "ci95"} of one arm over seeds: std is the sample standard deviation (n - 1;
+    0 for a single run, which "n" marks), ci95 the half-width of the 95% t-interval of the mean, None for one run."""
     values = [float(v) for v in values]
     n = len(values)
-    ci = _T95.get(n - 1, 1.96) * statistics.stdev(values) / n ** 0.5 if n > 1 else None
-    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if n > 1 else 0.0,
-            "values": values, "n": n, "ci95": ci}
+    std = statistics.stdev(values) if n > 1 else 0.0
+    ci = _T95.get(n - 1, 1.96) * std / n ** 0.5 if n > 1 else None
+    return {"mean": statistics.fmean(values), "std": std, "values": values, "n": n, "ci95": ci}
 
 
 def paired_differences(a: dict, b: dict) -> dict:

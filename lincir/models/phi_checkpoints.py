@@ -206,4 +206,5 @@ def load_phi_checkpoint(path, backbone, loaded: tuple[Phi, dict] | None = None):
     # How phi was trained to receive features (lincir.core.noise): older checkpoints and the authors' are raw.
     phi.input_space = (meta or {}).get("noise_space", "raw")
     phi.input_centered = bool((meta or {}).get("center", False))
+    phi.input_renormalized = bool((meta or {}).get("renormalize", False))
     return phi

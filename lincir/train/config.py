@@ -36,6 +36,7 @@ class TrainConfig:
     noise_scale: float = 1.0
     noise_space: str = "raw"  # "raw" (LinCIR) or "normalised" (CapDec: noise on L2-normalised features)
     center: bool = False  # C3: remove the modality mean (text at training, gallery images at test) first
+    renormalize: bool = False  # C3: normalise phi's input again after the noise (training) and centering (test)
     masking: str = "keywords"
     template: str = "a photo of $"  # pic2word's text; also the SMP fallback
     dropout: float = 0.5
@@ -91,8 +92,9 @@ class TrainConfig:
              "--corpus-weight", "one non-negative weight per --corpus, with a positive sum"),
             (not (len(self.corpora) > 1 and "world" in self.corpora), "--corpus", "files only when mixing corpora"),
             (self.noise_space in NOISE_SPACES, "--noise-space", f"one of {NOISE_SPACES}"),
-            (self.objective == "lincir" or (self.noise_space == "raw" and not self.center), "--noise-space",
-             "raw, without --center, for the image-trained objectives (they add no noise)"),
+            (self.objective == "lincir" or (self.noise_space == "raw" and not self.center and not self.renormalize),
+             "--noise-space", "raw, without --center or --renormalize, for the image-trained objectives (they add no "
+             "noise)"),
             (self.oti_images is None or self.oti_images >= 1, "--oti-images", "at least 1"),
             (self.oti_steps >= 1, "--oti-steps", "at least 1"),
             (self.oti_lr > 0 and math.isfinite(self.oti_lr), "--oti-lr", "a positive number"),

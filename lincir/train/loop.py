@@ -142,7 +142,7 @@ class _Data:
                 tokens = backbone.trim(backbone.tokenize([self.masked[i] for i in idx.tolist()]))
             targets = torch.from_numpy(np.array(self.targets[idx.numpy()]))
             return smp_loss(backbone, phi, tokens, targets, cfg.noise, cfg.noise_scale, noise_g, drop_g,
-                            space=cfg.noise_space, mean=self.text_mean)
+                            space=cfg.noise_space, mean=self.text_mean, renormalize=cfg.renormalize)
         if cfg.objective == "searle":
             phrase_tokens, phrase_targets = self.phrases.batch(idx, step) if self.phrases else (None, None)
             return searle_distillation_loss(phi, self.features[idx].to(backbone.device), self.tokens[idx], drop_g,
@@ -320,7 +320,7 @@ def _train(cfg: TrainConfig, out: Path, is_main: bool, resume: bool, overwrite: 
             raise LincirError(_diverged(out, result.steps_done, "phi's weights are not finite", saved))
         meta = {"backbone": cfg.backbone, "weights": backbone.weights, "step": result.steps_done,
                 "objective": cfg.objective, "noise": cfg.noise, "noise_scale": cfg.noise_scale,
-                "noise_space": cfg.noise_space, "center": cfg.center,
+                "noise_space": cfg.noise_space, "center": cfg.center, "renormalize": cfg.renormalize,
                 "masking": cfg.masking, "seed": cfg.seed, "config": dataclasses.asdict(cfg),
                 "val": result.val[-1]["val"] if result.val else None}
         if cfg.best_metric and math.isfinite(best):

@@ -23,7 +23,7 @@ _NOT_IN_KEY = {"log_every", "save_every", "val_every", "best_metric", "device", 
 # its name.
 _KEYED_WHEN_SET = {"corpus_weights": None, "noise_space": "raw", "center": False, "concepts": "world",
                    "oti_images": None, "oti_steps": 150, "oti_lr": 2e-2, "oti_concept_weight": 0.5,
-                   "searle_concept_weight": 0.25}
+                   "searle_concept_weight": 0.25, "renormalize": False}
 
 
 def weights_id(cfg: TrainConfig) -> str:
