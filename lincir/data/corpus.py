@@ -2,7 +2,7 @@
 
 Formats: a plain text file (one caption per line), the CC3M TSV (`caption<TAB>url`, no header), a TSV/CSV with a
 header and a named column, and Parquet with a named column; `.gz` text files are read transparently.
-Cleaning (method.md, and the authors' `clean_caption`): `<PERSON>` (CC12M's name mask) becomes "person",
+Cleaning (the paper, and the authors' `clean_caption`): `<PERSON>` (CC12M's name mask) becomes "person",
 the text is lower-cased, every "$" (the placeholder) is removed, whitespace runs collapse to one space, and the
 caption is cut at a word boundary so that it fits the text encoder's context (start and end tokens included).
 Captions that are empty after cleaning are skipped and counted.

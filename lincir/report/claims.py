@@ -13,7 +13,12 @@ from lincir.experiments.stats import LEVEL, NOT_SUPPORTED, SUPPORTED, compare
 
 NOT_TESTED = "not tested here"
 MIXED = "mixed (holds on some backbones, not on others)"
-VERDICTS = (SUPPORTED, LEVEL, NOT_SUPPORTED, NOT_TESTED, MIXED)
+DIRECTION_ONLY = "direction holds, magnitude differs from the paper's"
+VERDICTS = (SUPPORTED, LEVEL, NOT_SUPPORTED, NOT_TESTED, MIXED, DIRECTION_ONLY)
+# A measured ratio matches a ratio the paper states when it lies within this factor of it (either way).
+MAGNITUDE_FACTOR = 2.0
+QUICK_BANNER = ("**Quick mode: a smoke test of the code path, not results.** Fewer seeds, steps and queries than "
+                "the full run; the verdicts below may flip in a full run (`quick = False`).")
 
 
 @dataclass
@@ -31,31 +36,76 @@ class Claim:
 
 
 def _fmt(cell: dict) -> str:
-    return f"{cell['mean']:.1f} ± {cell.get('std', 0.0):.1f}"
+    """mean ± sample std (n seeds), or the value of a single (deterministic) run, marked so."""
+    n = cell.get("n", len(cell.get("values", [])) or 1)
+    return f"{cell['mean']:.1f} ± {cell.get('std', 0.0):.1f} (n = {n})" if n > 1 else f"{cell['mean']:.1f} (one run)"
 
 
 def _seeds(cell: dict) -> int:
     return len(cell.get("values", [])) or 1
 
 
+TRAINING_FREE = ("image", "text", "image+text", "slerp")
+
+
+def _paired(a: dict, b: dict) -> bool:
+    """Two trained arms of the main job share their seeds (phi's initialisation, data order, noise keys), so they
+    are compared seed by seed when both have the same seeds."""
+    return len(a.get("values", [])) == len(b.get("values", [])) > 1
+
+
+def strongest_training_free(methods: dict, metric: str = "R@10") -> str:
+    """The best training-free method of this run (Slerp at any of its weights included), by its mean."""
+    names = [n for n in methods if n in TRAINING_FREE or n.startswith("slerp")]
+    return max(names, key=lambda n: methods[n][metric]["mean"])
+
+
+def _weakest(verdicts: list[str]) -> str:
+    """All of several comparisons must hold: NOT_SUPPORTED if any fails, LEVEL if any is level, else SUPPORTED."""
+    return NOT_SUPPORTED if NOT_SUPPORTED in verdicts else LEVEL if LEVEL in verdicts else SUPPORTED
+
+
+def magnitude_verdict(measured: float, paper: float, factor: float = MAGNITUDE_FACTOR) -> str:
+    """A ratio > 1 the paper states against the one measured: SUPPORTED within `factor` of it, DIRECTION_ONLY when
+    only the direction (> 1) holds, NOT_SUPPORTED when not even that."""
+    if measured <= 1.0:
+        return NOT_SUPPORTED
+    return SUPPORTED if paper / factor <= measured <= paper * factor else DIRECTION_ONLY
+
+
 # ---------------------------------------------------------------- retrieval claims (notebook 04)
 
 
 def text_only_training(methods: dict, metric: str = "R@10") -> Claim:
-    """LinCIR (trained on text only) against the image-trained Pic2Word-style phi and the training-free baseline."""
-    lin, p2w, it = methods["lincir (lincir noise)"][metric], methods["pic2word"][metric], methods["image+text"][metric]
-    verdict, diff = compare(lin, p2w)
-    v_it, d_it = compare(lin, it)
+    """LinCIR (trained on text only) against the image-trained phis (Pic2Word-style, SEARLE-style when run) and
+    the strongest training-free method of the run."""
+    lin, p2w = methods["lincir (lincir noise)"][metric], methods["pic2word"][metric]
+    best_free = strongest_training_free(methods, metric)
+    free = methods[best_free][metric]
+    # Seeds pair LinCIR with each image-trained arm (phi's initialisation and the data order).
+    verdict, diff = compare(lin, p2w, paired=_paired(lin, p2w))
+    v_free, d_free = compare(lin, free)
     words = {SUPPORTED: "beats", LEVEL: "is level with", NOT_SUPPORTED: "falls behind"}
-    text = (f"Trained on captions alone, LinCIR reaches {metric} {_fmt(lin)} (mean ± std over {_seeds(lin)} seeds) "
-            f"on the embedded benchmark. It {words[verdict]} the same phi trained on images, Pic2Word-style "
-            f"({_fmt(p2w)}, a difference of {diff:+.1f} points), and {words[v_it]} the training-free image+text "
-            f"baseline ({_fmt(it)}, {d_it:+.1f}).")
+    text = (f"Trained on captions alone, LinCIR reaches {metric} {_fmt(lin)} (mean ± sample std) on the embedded "
+            f"benchmark. It {words[verdict]} the same phi trained on images, Pic2Word-style "
+            f"({_fmt(p2w)}, a difference of {diff:+.1f} points)")
+    numbers = {"lincir": lin, "pic2word": p2w, "difference": diff, "strongest_training_free": best_free,
+               best_free: free, "metric": metric}
+    if "searle" in methods:
+        se = methods["searle"][metric]
+        v_se, d_se = compare(lin, se, paired=_paired(lin, se))
+        text += f", {words[v_se]} the SEARLE-style phi ({_fmt(se)}, {d_se:+.1f})"
+        numbers.update(searle=se, searle_difference=d_se)
+        verdict = _weakest([verdict, v_se])
+    text += (f", and {words[v_free]} the strongest training-free method of this run, {best_free} "
+             f"({_fmt(free)}, {d_free:+.1f}).")
     if verdict == LEVEL:
-        text += " Level with the image-trained phi is what text-only training has to show to be a substitute."
+        text += " Level with the image-trained phis is what text-only training has to show to be a substitute."
+    if v_free != SUPPORTED:
+        verdict = _weakest([verdict, v_free])
+        text += " A trained phi that does not beat the training-free baseline has not shown it is worth training."
     return Claim("text_only_training", "Text-only training works: LinCIR beats image-trained zero-shot methods "
-                 "(Pic2Word, SEARLE).", verdict, text,
-                 {"lincir": lin, "pic2word": p2w, "image+text": it, "difference": diff, "metric": metric})
+                 "(Pic2Word, SEARLE).", verdict, text, numbers)
 
 
 def noise_for_the_gap(methods: dict, shift: dict, metric: str = "R@10") -> Claim:
@@ -64,10 +114,10 @@ def noise_for_the_gap(methods: dict, shift: dict, metric: str = "R@10") -> Claim
     caption_fed = methods.get("lincir, caption fed to phi", {}).get(metric)
     shifts = sorted(shift["lincir"], key=float)
     far = shifts[-1]
-    v0, d0 = compare(lin, none)
-    v_far, d_far = compare(shift["lincir"][far], shift["none"][far])
+    v0, d0 = compare(lin, none, paired=_paired(lin, none))
+    v_far, d_far = compare(shift["lincir"][far], shift["none"][far], paired=_paired(shift["lincir"][far], shift["none"][far]))
     best = max(shift, key=lambda n: shift[n][far]["mean"])
-    v_best, _ = compare(shift["lincir"][far], shift[best][far])
+    v_best, _ = compare(shift["lincir"][far], shift[best][far], paired=_paired(shift["lincir"][far], shift[best][far]))
     text = (f"At the natural gap, the paper's noise gives {metric} {_fmt(lin)} against {_fmt(none)} without noise "
             f"({d0:+.1f}).")
     if caption_fed is not None:
@@ -93,7 +143,7 @@ def noise_for_the_gap(methods: dict, shift: dict, metric: str = "R@10") -> Claim
 def smp_robustness(methods: dict, masking: dict | None = None, metric: str = "R@10") -> Claim:
     """Keyword masking (SMP) against the fixed template (and other strategies when notebook 03 ran them)."""
     kw, tmpl = methods["lincir (lincir noise)"][metric], methods["lincir (template masking)"][metric]
-    verdict, diff = compare(kw, tmpl)
+    verdict, diff = compare(kw, tmpl, paired=_paired(kw, tmpl))
     text = (f"Masking keyword spans (SMP) gives {metric} {_fmt(kw)}, the fixed template \"a photo of $\" "
             f"{_fmt(tmpl)} ({diff:+.1f}).")
     if masking and set(masking) - {"keywords", "template"}:
@@ -145,18 +195,20 @@ def efficiency_claims(numbers: dict) -> list[Claim]:
     ratio = sizes["image_to_text_ratio"]
     out.append(Claim(
         "data_size", "Text data is far smaller than image data: CC3M's captions are about 125 MB against about "
-        "430 GB of images (about 3,400x).", SUPPORTED if ratio > 10 else NOT_SUPPORTED,
+        "430 GB of images (about 3,400x).", magnitude_verdict(ratio, 3400),
         f"For the same {sizes['n']} items, the captions take {sizes['text_bytes'] / 1e3:.0f} kB and the images "
-        f"{sizes['image_bytes'] / 1e6:.2f} MB as {sizes['image_format']}: {ratio:.0f}x more. The paper's ratio is "
-        f"larger because its images are full-resolution photographs, ours {sizes['image_size']} renders.",
-        {"ratio": ratio, "paper_ratio": 3400}))
+        f"{sizes['image_bytes'] / 1e6:.2f} MB as {sizes['image_format']}: {ratio:.0f}x more, against the paper's "
+        f"3,400x{_ratio_words(ratio, 3400)}. Ours are {sizes['image_size']} renders of flat shapes, which compress "
+        f"far better than full-resolution photographs.",
+        {"ratio": ratio, "paper_ratio": 3400, "within_factor": MAGNITUDE_FACTOR}))
     speed = numbers["encoder_speed"]
     judged = _judged(speed)
     ratios = {b: s["text_to_image_speed"] for b, s in speed.items()}
     out.append(Claim(
         "encoder_speed", "The CLIP text encoder is about 1.4x faster than the vision encoder.",
-        _verdict_over([ratios[b] > 1.0 for b in judged]),
-        "Text-encoder throughput over vision-encoder throughput, measured here: "
+        _combined([magnitude_verdict(ratios[b], 1.4) for b in judged]),
+        f"Text-encoder throughput over vision-encoder throughput (the paper: 1.4x; a match is within "
+        f"{MAGNITUDE_FACTOR:g}x of it), measured here: "
         + ", ".join(f"{b} {r:.1f}x" for b, r in ratios.items()) + " (texts padded to the context length, as "
         "open_clip encodes them; trimmed to the longest caption of each batch, as lincir trains: "
         + ", ".join(f"{b} {s['trimmed_text_to_image_speed']:.1f}x" for b, s in speed.items()) + ")."
@@ -164,17 +216,40 @@ def efficiency_claims(numbers: dict) -> list[Claim]:
     steps = {b: s["pic2word_over_lincir_step"] for b, s in speed.items()}
     cost = numbers["training_cost"]
     lin, p2w = cost["lincir"]["total_seconds"], cost["pic2word"]["total_seconds"]
+    # The per-step ratio is judged on real architectures; the whole run (preparation included) on the world CLIP,
+    # where both were run end to end. Both must hold. The paper's 48 minutes on 8 A100s is not testable here.
+    whole_run = lin < p2w
+    verdict = _verdict_over([steps[b] > 1.0 for b in judged] + [whole_run])
+    text = ("A LinCIR training step (masked captions, cached targets) against a Pic2Word-style step (the frozen "
+            "image tower on every batch): " + ", ".join(f"{b} {r:.1f}x faster" for b, r in steps.items()) + ". "
+            f"The whole run of the main job's recipe on {cost['backbone']} ({cost['steps']} steps of batch "
+            f"{cost['batch_size']}): LinCIR {lin:.0f} s (of which {cost['lincir']['preparation_seconds']:.0f} s to "
+            f"tag and encode {cost['n']} captions once) against {p2w:.0f} s for the Pic2Word-style phi (decoding "
+            f"images not counted): LinCIR is {'cheaper' if whole_run else 'not cheaper'} end to end here"
+            + ("" if whole_run else ", because its one-off caption tagging outweighs the cheaper steps on a CLIP "
+               "whose vision tower sees 64x64 renders") + ". The paper's 48 minutes on 8 A100s (ViT-G) needs that "
+            "hardware and is not tested here." + _world_note(speed, judged))
     out.append(Claim(
         "training_cost", "Language-only training is cheaper than image-based training (LinCIR ViT-G trains in "
-        "48 minutes on 8 A100s).", _verdict_over([steps[b] > 1.0 for b in judged]),
-        "A LinCIR training step (masked captions, cached targets) against a Pic2Word-style step (the frozen image "
-        "tower on every batch): " + ", ".join(f"{b} {r:.1f}x faster" for b, r in steps.items()) + ". "
-        f"The main job's recipe on {cost['backbone']} ({cost['steps']} steps of batch {cost['batch_size']}): LinCIR "
-        f"{lin:.0f} s (of which {cost['lincir']['preparation_seconds']:.0f} s to tag and encode {cost['n']} captions "
-        f"once) against {p2w:.0f} s for the Pic2Word-style phi (decoding images not counted)."
-        + _world_note(speed, judged), {"step_ratios": steps, "judged_on": judged, "lincir_seconds": lin,
-                                       "pic2word_seconds": p2w}))
+        "48 minutes on 8 A100s).", verdict, text,
+        {"step_ratios": steps, "judged_on": judged, "lincir_seconds": lin, "pic2word_seconds": p2w,
+         "whole_run_cheaper": whole_run, "paper_minutes": "not tested (8 A100s, ViT-G)"}))
     return out
+
+
+def _ratio_words(measured: float, paper: float) -> str:
+    verdict = magnitude_verdict(measured, paper)
+    return (f": within {MAGNITUDE_FACTOR:g}x of it" if verdict == SUPPORTED else
+            f": {paper / measured:.0f}x short of it" if verdict == DIRECTION_ONLY and measured < paper else
+            f": {measured / paper:.0f}x beyond it" if verdict == DIRECTION_ONLY else ": not even the direction")
+
+
+def _combined(verdicts: list[str]) -> str:
+    """One verdict over several backbones' magnitude verdicts."""
+    kinds = set(verdicts)
+    if len(kinds) == 1:
+        return kinds.pop()
+    return MIXED if NOT_SUPPORTED in kinds else DIRECTION_ONLY  # the direction holds everywhere, not the size
 
 
 def _judged(speed: dict) -> list[str]:
@@ -196,6 +271,9 @@ def _world_note(speed: dict, judged: list[str]) -> str:
             f"tower for 64x64 renders, so its speed says nothing about CLIP's." if skipped else "")
 
 
-def markdown(claims: list[Claim]) -> str:
-    """One paragraph per claim: the claim in bold, the verdict, then the paragraph."""
-    return "\n\n".join(f"**{c.paper}** *Verdict: {c.verdict}.* {c.paragraph}" for c in claims)
+def markdown(claims: list[Claim], quick: bool = False) -> str:
+    """One paragraph per claim: the claim in bold, the verdict, then the paragraph; in quick mode, a banner first
+    and on every verdict."""
+    mark = " (quick mode: smoke test)" if quick else ""
+    body = "\n\n".join(f"**{c.paper}** *Verdict{mark}: {c.verdict}.* {c.paragraph}" for c in claims)
+    return f"{QUICK_BANNER}\n\n{body}" if quick else body

@@ -7,6 +7,21 @@ from typing import Sequence
 from lincir.experiments.examples import SearchResult
 
 
+# JupyterLab, nbconvert's HTML and Jupyter Book typeset text between two "$" as math, in HTML outputs too; the
+# placeholder is "$", so every table that shows masked texts is marked for MathJax (2 and 3) to skip.
+NO_MATH_CLASS = "tex2jax_ignore mathjax_ignore"
+
+
+def no_math(html_text: str) -> str:
+    """html_text in a container that MathJax leaves alone (the placeholder "$" stays a dollar sign)."""
+    return f"<div class='{NO_MATH_CLASS}'>{html_text}</div>"
+
+
+def table_html(frame) -> str:
+    """A pandas DataFrame as HTML that is never typeset as math."""
+    return no_math(frame.to_html(escape=True))
+
+
 def highlight_html(rows: Sequence[dict]) -> str:
     """An HTML table: captions with keyword spans highlighted, the masked text, and the fallback taken."""
     def marked(c: str, spans) -> str:
@@ -19,8 +34,8 @@ def highlight_html(rows: Sequence[dict]) -> str:
     cells = "".join(f"<tr><td style='text-align:left'>{marked(r['caption'], r['spans'])}</td>"
                     f"<td style='text-align:left'><code>{html.escape(r['masked'])}</code></td>"
                     f"<td style='text-align:left'>{html.escape(r['how'])}</td></tr>" for r in rows)
-    return ("<table><tr><th>caption (keyword spans highlighted)</th><th>masked text (training input)</th>"
-            f"<th>how</th></tr>{cells}</table>")
+    return no_math("<table><tr><th>caption (keyword spans highlighted)</th><th>masked text (training input)</th>"
+                   f"<th>how</th></tr>{cells}</table>")
 
 
 def search_rows(result: SearchResult, images, labels=None) -> list[dict]:

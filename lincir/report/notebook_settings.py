@@ -53,6 +53,15 @@ class Settings:
     def save_numbers(self, numbers: dict) -> Path:
         return save_numbers(self.notebook, numbers, self.quick)
 
+    def results(self, text: str):
+        """Markdown of a paragraph written from the run's numbers; in quick mode it opens with the smoke-test
+        banner, so no quick-mode number reads as a result."""
+        from IPython.display import Markdown
+
+        from lincir.report.claims import QUICK_BANNER
+
+        return Markdown(f"{QUICK_BANNER}\n\n{text}" if self.quick else text)
+
 
 def settings(notebook: str, quick: bool = False) -> Settings:
     """Resolve the quick switch (the parameter or LINCIR_QUICK=1), the folders, and set the plot style."""

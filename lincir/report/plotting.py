@@ -18,6 +18,7 @@ from lincir.storage import atomic_write, atomic_write_json
 FORMATS = ("png", "svg")
 # One colour per noise distribution and per method, the same in every figure (seaborn's colorblind palette).
 NOISE_ORDER = ("none", "gaussian", "uniform", "bernoulli", "lincir")
+QUICK_STAMP = "QUICK MODE: a smoke test, not results"
 MODALITY_COLOURS = {"image": "#0173b2", "text": "#de8f05"}
 
 
@@ -68,8 +69,12 @@ def figures_dir(quick: bool | None = None) -> Path:
 
 def save_figure(fig, notebook: str, name: str, quick: bool | None = None,
                 formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Write fig as <figures>/<notebook>_<name>.png and .svg (atomically); returns the paths."""
+    """Write fig as <figures>/<notebook>_<name>.png and .svg (atomically); returns the paths. A quick-mode figure
+    is stamped as such (on screen too, when it is shown after saving)."""
     folder = figures_dir(quick)
+    if is_quick(quick) and not getattr(fig, "_lincir_quick_stamp", False):
+        fig.text(0.5, 1.0, QUICK_STAMP, ha="center", va="bottom", color="#b2182b", fontsize=11, fontweight="bold")
+        fig._lincir_quick_stamp = True
     paths = []
     for fmt in formats:
         meta = {"Date": None} if fmt == "svg" else {"Software": None} if fmt == "png" else None

@@ -16,7 +16,8 @@ SOURCES = {
     "authors": "github.com/navervision/lincir (the authors' code, README and issue threads)",
     "reprints": "later zero-shot CIR papers that reprint the paper's tables (one gives CIRR test R@10 73.4 "
                 "for LinCIR ViT-H/14, against 75.35 elsewhere)",
-    "collected": "transcribed from the project's method notes (docs/method.md), which gather the above",
+    "collected": "transcribed from the founding team's method notes (not part of the repository), which gather "
+                 "the sources above",
     "searle": "Baldrati, Agnolucci, Bertini, Del Bimbo. Zero-Shot Composed Image Retrieval with Textual Inversion. "
               "ICCV 2023. arXiv:2303.15247 (SEARLE-XL, ViT-L/14), as the LinCIR paper's tables reprint them",
 }
@@ -69,7 +70,7 @@ PUBLISHED: list[Published] = [
     *_rows("Pic2Word", "ViT-L-14", "cirr", "test", {"R@1": 23.9}),
     *_rows("Pic2Word", "ViT-L-14", "fashioniq", "val", {"average/R@10": 24.7, "average/R@50": 43.7}),
     *_rows("Pic2Word", "ViT-L-14", "genecis", "val", {"average/R@1": 11.2}),
-    # SEARLE-XL: checked against docs/method.md ("CIRCO 11.7/12.7/14.3/15.1, CIRR R@1 24.2, FashionIQ avg
+    # SEARLE-XL: checked against the LinCIR paper's tables ("CIRCO 11.7/12.7/14.3/15.1, CIRR R@1 24.2, FashionIQ avg
     # 25.6/46.2, GeneCIS 12.3"); our SEARLE-style baseline is `--method searle`.
     *_rows("SEARLE-XL", "ViT-L-14", "circo", "test", _circo(11.7, 12.7, 14.3, 15.1), source="searle"),
     *_rows("SEARLE-XL", "ViT-L-14", "cirr", "test", {"R@1": 24.2}, source="searle"),

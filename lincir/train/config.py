@@ -116,7 +116,7 @@ class TrainConfig:
         return [self.corpus] if isinstance(self.corpus, str) else list(self.corpus)
 
 
-# The paper's corpus (method.md): CC3M's captions plus Stable Diffusion prompts, under these default file names
+# The paper's corpus: CC3M's captions plus Stable Diffusion prompts, under these default file names
 # (CC3M's TSV as released; a prompt dump as Parquet, column "prompt"/"Prompt"/"text"). Mixed by their sizes, as
 # a concatenation of the two is; --corpus-weight sets other shares (add a Midjourney dump with another --corpus).
 PAPER_CORPORA = ["cc3m.tsv", "sd_prompts.parquet"]
