@@ -10,14 +10,15 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 
 
 def bare_dollars(markdown: str) -> int:
-    """Dollar signs outside code spans and fences that are not escaped."""
-    text = re.sub(r"```.*?```|<code>.*?</code>|`[^`]*`", "", markdown, flags=re.S)
+    """Dollar signs outside code spans and fences that are not escaped (display math, $$ ... $$, is meant)."""
+    text = re.sub(r"```.*?```|<code>.*?</code>|`[^`]*`|\$\$.+?\$\$", "", markdown, flags=re.S)
     return len(re.findall(r"(?<!\\)\$", text))
 
 
 def test_the_check_sees_a_bare_pair():
     assert bare_dollars('masked by "$", as in "a photo of $"') == 2
     assert bare_dollars("masked by `$`, as in `a photo of $`, or \\$") == 0
+    assert bare_dollars("the loss $$L = \\lVert x \\rVert$$ and a bare $") == 1
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

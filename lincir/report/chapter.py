@@ -83,11 +83,8 @@ def navigation(stem: str) -> str:
     return " · ".join(parts)
 
 
-def index_table(root: Path | None = None) -> str:
-    """Markdown table of the chapter (the README's), with each notebook's measured runtimes."""
-    rows = ["| notebook | the question | in the paper | full run | quick run |", "|---|---|---|---|---|"]
-    for n in CHAPTER:
-        rows.append(f"| [{n.stem}](notebooks/{n.stem}.ipynb) | {n.question} | {n.paper} | "
-                    f"{_duration(measured_seconds(n.stem, False, root))} | "
-                    f"{_duration(measured_seconds(n.stem, True, root))} |")
+def index_table() -> str:
+    """Markdown table of the chapter (the README's): each notebook, its question, and its place in the paper."""
+    rows = ["| notebook | the question | in the paper |", "|---|---|---|"]
+    rows += [f"| [{n.stem}](notebooks/{n.stem}.ipynb) | {n.question} | {n.paper} |" for n in CHAPTER]
     return "\n".join(rows)

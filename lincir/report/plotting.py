@@ -30,8 +30,11 @@ def use_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind", font_scale=0.9)
     mpl.rcParams.update({
         "figure.dpi": 100, "savefig.dpi": 150, "savefig.bbox": "tight", "svg.hashsalt": "lincir",
-        "axes.titlesize": "medium", "axes.titleweight": "bold", "legend.frameon": False,
+        "axes.titlesize": 11, "axes.titleweight": "bold", "legend.frameon": False,
         "image.cmap": "viridis",
+        # At least 9 pt everywhere at the embedded resolution (figure.dpi 100).
+        "font.size": 10, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.fontsize": 9,
+        "figure.titlesize": 11,
     })
 
 
@@ -132,16 +135,67 @@ def mean_std_lines(ax, xs: Sequence[float], by_name: dict[str, Sequence[dict]], 
     ax.legend()
 
 
-def bar_with_seeds(ax, names: Sequence[str], cells: Sequence[dict], ylabel: str, colour=None) -> None:
-    """Bars of the mean with every seed's value as a dot and one standard deviation as an error bar."""
+def paired_gains(ax, xs: Sequence[float], cells: Sequence[dict], xlabel: str, ylabel: str) -> None:
+    """Per-seed paired differences (dots) at each x, their mean, and its 95% t-interval (bars); 0 drawn."""
+    for x, c in zip(xs, cells):
+        vals = c.get("values", [])
+        ax.scatter(np.full(len(vals), x), vals, color="black", s=14, zorder=3)
+        if c.get("ci95") is not None:
+            ax.errorbar([x], [c["mean"]], yerr=[c["ci95"]], color="#0173b2", capsize=5, lw=2, zorder=2)
+    ax.plot(xs, [c["mean"] for c in cells], color="#0173b2", marker="o", label="mean, 95% interval")
+    ax.axhline(0.0, color="grey", lw=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+
+
+def bar_with_seeds(ax, names: Sequence[str], cells: Sequence[dict], ylabel: str, colour=None,
+                   labels: bool = True) -> None:
+    """Bars of the mean with every seed's value as a dot and one sample standard deviation as an error bar;
+    colour: one colour, or one per bar; labels: the mean written above each bar (bars are read as numbers)."""
     x = np.arange(len(names))
     means = [c["mean"] for c in cells]
-    ax.bar(x, means, yerr=[c["std"] for c in cells], color=colour or "#0173b2", alpha=0.75, capsize=4)
+    colours = colour if isinstance(colour, (list, tuple)) and len(colour) == len(names) else None
+    ax.bar(x, means, yerr=[c["std"] for c in cells], color=colours or colour or "#0173b2", alpha=0.75, capsize=4)
     for xi, c in zip(x, cells):
         vals = c.get("values", [])
-        ax.scatter(np.full(len(vals), xi) + np.linspace(-0.12, 0.12, len(vals)), vals, color="black", s=12, zorder=3)
-    ax.set_xticks(x, names, rotation=20, ha="right")
+        if len(vals) > 1:  # a single run is the bar itself
+            ax.scatter(np.full(len(vals), xi) + np.linspace(-0.12, 0.12, len(vals)), vals, color="black", s=12,
+                       zorder=3)
+        if labels:
+            top = max([c["mean"] + c.get("std", 0.0)] + list(vals))
+            ax.text(xi, top, f"{c['mean']:.1f}", ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylabel(ylabel)
+
+
+# Method families of the harness, each with its colour; references are not composed-retrieval methods.
+FAMILIES = {"training-free": "#949494", "LinCIR (text-trained)": "#0173b2", "image-trained": "#de8f05",
+            "reference (not a method)": "#cc78bc"}
+
+
+def method_family(name: str) -> str:
+    """The family of a method row of the main job's table."""
+    if name in ("target-caption", "lincir, caption fed to phi"):
+        return "reference (not a method)"
+    if name.startswith("lincir"):
+        return "LinCIR (text-trained)"
+    if name in ("pic2word", "searle"):
+        return "image-trained"
+    return "training-free"
+
+
+def methods_by_family(names: Sequence[str]) -> list[str]:
+    """names grouped by family (in FAMILIES order), each group in its given order; references last."""
+    order = list(FAMILIES)
+    return sorted(names, key=lambda n: order.index(method_family(n)))
+
+
+def family_legend(ax, families: Sequence[str] | None = None) -> None:
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=FAMILIES[f], alpha=0.75, label=f) for f in (families or FAMILIES)],
+              loc="upper left", ncols=2)
 
 
 def image_rows(rows: Sequence[dict], k: int, title: str | None = None):
@@ -193,8 +247,9 @@ def modality_scatter(ax, xy: np.ndarray, n_images: int, title: str) -> None:
     ax.set_yticks([])
 
 
-def heatmap_cells(ax, grid: dict, title: str, vmin: float | None = None, vmax: float | None = None) -> None:
-    """A heatmap of {row: {column: {"mean", "std"}}} annotated "mean\\n± std" (rows may lack columns)."""
+def heatmap_cells(ax, grid: dict, title: str, vmin: float | None = None, vmax: float | None = None):
+    """A heatmap of {row: {column: {"mean", "std"}}} annotated "mean\\n± std" (rows may lack columns); returns the
+    image, for the colour bar (fig.colorbar(im, ax=axes))."""
     rows = list(grid)
     cols = list(dict.fromkeys(c for r in rows for c in grid[r]))
     try:
@@ -212,9 +267,10 @@ def heatmap_cells(ax, grid: dict, title: str, vmin: float | None = None, vmax: f
             if c in grid[r]:
                 cell = grid[r][c]
                 bright = im.norm(cell["mean"]) > 0.6
-                ax.text(j, i, f"{cell['mean']:.1f}\n± {cell['std']:.1f}", ha="center", va="center", fontsize=8,
+                ax.text(j, i, f"{cell['mean']:.1f}\n± {cell['std']:.1f}", ha="center", va="center", fontsize=9,
                         color="black" if bright else "white")
     ax.set_xticks(range(len(cols)), cols)
     ax.set_yticks(range(len(rows)), rows)
     ax.grid(False)
     ax.set_title(title)
+    return im
