@@ -51,7 +51,7 @@ class MainJobConfig:
     slerp_weights: tuple[float, ...] = (0.5, 0.3, 0.7)
     # Notebook 04's equal wall-clock comparison (experiments.equal_time): each of LinCIR, Pic2Word-style and
     # SEARLE-style gets this many seconds of training per seed, SEARLE's stage 1 counted in its share.
-    equal_time_seconds: float = 10.0  # about what LinCIR's 300 steps take on the 2-core machine
+    equal_time_seconds: float = 20.0  # about twice what LinCIR's 300 steps take on the 2-core machine
 
     def noise_seeds(self, noise: str) -> tuple[int, ...]:
         """Seeds of a noise's runs: all of them, for every noise (notebook 03 trains the same runs for its shift
