@@ -198,17 +198,34 @@ def family_legend(ax, families: Sequence[str] | None = None) -> None:
               loc="upper left", ncols=2)
 
 
-def image_rows(rows: Sequence[dict], k: int, title: str | None = None):
-    """A grid with one row per query: the reference image, then the top-k results (green frame: a ground
-    truth). rows: {"reference": uint8 (H, W, 3), "text": str, "results": [uint8 images], "hits": [bool]}, and
-    optionally "labels": [str] written under the results."""
+GROUND_TRUTH_COLOUR = "#029e73"
+
+
+def image_rows(rows: Sequence[dict], k: int, title: str | None = None, fontsize: float = 9):
+    """A grid with one row per query or method: the reference image, then the top-k results (green frame: a
+    ground truth). rows: {"reference": uint8 (H, W, 3), "text": str (under the reference), "results": [uint8
+    images], "hits": [bool]}, optionally "name" (the row's name, left of the reference) and "labels": [str]
+    (under the results). Rows are tall enough for their wrapped text, so no title meets the row above."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(rows), k + 1, figsize=(1.45 * (k + 1), 1.75 * len(rows)), squeeze=False)
+    wrap_ref, wrap_label = 18, 16
+    ref_lines = max((len(_wrap(r.get("text", ""), wrap_ref).splitlines()) for r in rows), default=0)
+    label_lines = max((len(_wrap(lab, wrap_label).splitlines()) for r in rows for lab in (r.get("labels") or [])),
+                      default=0)
+    col_in = 1.55
+    text_in = 0.19 * max(ref_lines, label_lines) * fontsize / 9  # inches of text under a row
+    row_in = col_in + 0.3 + text_in  # image (square), its title, the text below
+    title_lines = len(title.splitlines()) if title else 0
+    fig, axes = plt.subplots(len(rows), k + 1, figsize=(col_in * (k + 1) + 0.3, row_in * len(rows) + 0.2 * title_lines),
+                             squeeze=False, layout="constrained")
     for r, row in enumerate(rows):
-        axes[r, 0].imshow(row["reference"])
-        axes[r, 0].set_title("reference", fontsize=8)
-        axes[r, 0].set_xlabel(_wrap(row["text"], 26), fontsize=7)
+        ax0 = axes[r, 0]
+        ax0.imshow(row["reference"])
+        ax0.set_title("reference", fontsize=fontsize)
+        if row.get("text"):
+            ax0.set_xlabel(_wrap(row["text"], wrap_ref), fontsize=fontsize)
+        if row.get("name"):
+            ax0.set_ylabel(row["name"], fontsize=fontsize + 1, fontweight="bold")
         for c in range(k):
             ax = axes[r, c + 1]
             if c < len(row["results"]):
@@ -216,18 +233,20 @@ def image_rows(rows: Sequence[dict], k: int, title: str | None = None):
                 hit = row["hits"][c]
                 for side in ax.spines.values():
                     side.set_visible(True)
-                    side.set_color("#029e73" if hit else "#bbbbbb")
-                    side.set_linewidth(3 if hit else 1)
-                ax.set_title(f"#{c + 1}" + (" ✓" if hit else ""), fontsize=8)
+                    side.set_color(GROUND_TRUTH_COLOUR if hit else "#bbbbbb")
+                    side.set_linewidth(4 if hit else 1)
+                ax.set_title(f"#{c + 1}" + (" ground truth" if hit else ""), fontsize=fontsize,
+                             color=GROUND_TRUTH_COLOUR if hit else "black", fontweight="bold" if hit else "normal")
                 if row.get("labels"):
-                    ax.set_xlabel(_wrap(row["labels"][c], 14), fontsize=6)
+                    ax.set_xlabel(_wrap(row["labels"][c], wrap_label), fontsize=fontsize)
+            else:
+                ax.axis("off")
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=fontsize + 1)
     return fig
 
 
