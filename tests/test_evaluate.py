@@ -180,7 +180,7 @@ def _reference_rankings(bench, backbone, phi, method):
 
 
 @pytest.mark.parametrize("bench", ["fashioniq", "cirr", "circo", "genecis"])
-@pytest.mark.parametrize("method", ["lincir", "image+text", "text", "slerp"])
+@pytest.mark.parametrize("method", ["lincir", "searle", "pic2word", "image+text", "text", "slerp"])
 def test_harness_matches_reference_pipeline(tmp_path, spread_backbone, bench, method):
     root = F.MAKERS[bench](tmp_path)
     b = load_benchmark(bench, root, "val")

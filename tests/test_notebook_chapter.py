@@ -10,7 +10,9 @@ from lincir.report import chapter
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = {p.stem: p for p in sorted((ROOT / "notebooks").glob("*.ipynb"))}
-RUNTIME_CELL = "display(Markdown(runtime_line(s.notebook)))"
+RUNTIME_CELL = "runtime = display(Markdown(runtime_line(s.notebook)), display_id=True)"
+# After its numbers are saved, the notebook rewrites that first output with this run's own time.
+RUNTIME_UPDATE = "runtime.update(Markdown(runtime_line(s.notebook)))"
 
 
 def cells(stem: str) -> list[dict]:
@@ -39,6 +41,9 @@ def test_each_notebook_shows_its_measured_runtime_after_its_settings(stem):
     at = [i for i, c in enumerate(cs) if c["cell_type"] == "code" and text(c).strip() == RUNTIME_CELL]
     assert len(at) == 1, f"{stem}: one runtime cell"
     assert "settings(" in text(cs[at[0] - 1]), f"{stem}: the runtime cell follows the settings cell"
+    saves = [i for i, c in enumerate(cs) if "s.save_numbers(" in text(c)]
+    assert saves and RUNTIME_UPDATE in text(cs[saves[-1]]).split("s.save_numbers(", 1)[1], \
+        f"{stem}: the runtime line is updated after the numbers are saved"
 
 
 @pytest.mark.parametrize("stem", chapter.STEMS)

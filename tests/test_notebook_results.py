@@ -87,6 +87,12 @@ def test_04_claims_paragraphs_are_computed_from_the_saved_numbers():
     assert json.loads(json.dumps(again)) == n["claims"]
 
 
+def test_05_efficiency_verdicts_are_computed_from_the_saved_numbers():
+    n = numbers("05_efficiency")
+    again = [c.as_dict() for c in C.efficiency_claims(n)]
+    assert json.loads(json.dumps(again)) == n["claims"]
+
+
 def test_05_efficiency_claims_hold():
     """Captions are far smaller than images; on real CLIP architectures the text tower is faster than the vision
     tower and a LinCIR step is cheaper than a Pic2Word-style step (the world CLIP's tiny vision tower is no guide)."""
