@@ -10,15 +10,18 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 
 
 def bare_dollars(markdown: str) -> int:
-    """Dollar signs outside code spans and fences that are not escaped (display math, $$ ... $$, is meant)."""
-    text = re.sub(r"```.*?```|<code>.*?</code>|`[^`]*`|\$\$.+?\$\$", "", markdown, flags=re.S)
+    """Dollar signs outside code spans, fences and display-math blocks (a line opening with `$$` up to the
+    closing `$$`: real math, typeset on purpose) that are not escaped."""
+    text = re.sub(r"```.*?```|<code>.*?</code>|`[^`]*`", "", markdown, flags=re.S)
+    text = re.sub(r"^[ \t]*\$\$.+?\$\$[ \t]*$", "", text, flags=re.DOTALL | re.MULTILINE)
     return len(re.findall(r"(?<!\\)\$", text))
 
 
 def test_the_check_sees_a_bare_pair():
     assert bare_dollars('masked by "$", as in "a photo of $"') == 2
     assert bare_dollars("masked by `$`, as in `a photo of $`, or \\$") == 0
-    assert bare_dollars("the loss $$L = \\lVert x \\rVert$$ and a bare $") == 1
+    assert bare_dollars("the split:\n$$\n|x - y|^2 = a^2\n$$\nand no more") == 0  # display math is real math
+    assert bare_dollars("$$ a $$ then a photo of $ and $") >= 2  # not a display block: typeset
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -45,6 +45,17 @@ def test_01_the_world_clip_has_a_modality_gap_and_aligns_pairs():
     assert n["gap"]["gap"] > 0.1
     assert n["gap"]["matched_cos"] > n["gap"]["unmatched_cos"]
     assert n["noise"]["none"]["noise_norm"] == 0 and n["noise"]["lincir"]["noise_norm"] > 0
+    sp = n["split"]  # the distance phi must bridge is mostly the difference of norms
+    assert sp["norm_part"] ** 2 + sp["direction_part"] ** 2 == pytest.approx(sp["rms_distance"] ** 2, rel=1e-6)
+    assert sp["norm_share"] > 0.5 and sp["image_norm"] > 3 * sp["text_norm"]
+    assert n["phi_inputs"]["ratio"]["image_to_noisy_caption"] > 3  # phi is tested on far longer inputs
+    scaling = {r["factor"]: r for r in n["phi_response"]["scaling"]}
+    assert scaling[max(scaling)]["cos_to_unscaled"] > 0.99  # ... and keeps their direction
+    cone = n["geometry"]["shapes-clip (random init)"]
+    assert cone["image_image_cos"] > 0.5 and cone["gap"] > 0.5  # the cone effect at random initialisation
+    assert n["geometry"]["shapes-clip-lowgap (trained)"]["gap"] < n["geometry"]["shapes-clip (trained)"]["gap"]
+    assert n["reference_shift"][0]["gap"] == pytest.approx(n["gap"]["gap"], rel=1e-5)
+    assert n["seconds"] > 0 and "takeaways" in n
 
 
 def test_02_parity_is_exact_and_training_lowers_the_loss():

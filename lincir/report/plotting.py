@@ -293,3 +293,125 @@ def heatmap_cells(ax, grid: dict, title: str, vmin: float | None = None, vmax: f
     ax.grid(False)
     ax.set_title(title)
     return im
+
+
+# ---------------------------------------------------------------- notebook 01: the modality-gap lab
+
+LANDING_COLOURS = {"images": MODALITY_COLOURS["image"], "texts": MODALITY_COLOURS["text"], "noisy": "#cc3311"}
+
+
+def pair_thumbnails(images: Sequence, captions: Sequence[str], n: int = 6, width: int = 22):
+    """n world images with their captions wrapped under each (no titles to collide)."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    n = min(n, len(images))
+    fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 3.1), squeeze=False)
+    for ax, img, cap in zip(axes[0], images[:n], captions[:n]):
+        ax.imshow(img)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        ax.set_xlabel("\n".join(textwrap.wrap(cap, width)), fontsize=9)  # the whole caption, never cut
+    fig.tight_layout()
+    return fig
+
+
+def cosine_histograms(ax, matched: Sequence[float], unmatched: Sequence[float]) -> None:
+    """Matched and unmatched cosines as outlined and lightly filled histograms (neither hides the other), means
+    marked."""
+    bins = np.linspace(min(np.min(matched), np.min(unmatched)), max(np.max(matched), np.max(unmatched)), 50)
+    for name, vals, colour in (("unmatched pairs", unmatched, "#949494"), ("matched pairs", matched, "#0173b2")):
+        ax.hist(vals, bins=bins, density=True, color=colour, alpha=0.25)
+        ax.hist(vals, bins=bins, density=True, histtype="step", lw=2, color=colour,
+                label=f"{name} (mean {np.mean(vals):.2f})")
+        ax.axvline(np.mean(vals), color=colour, ls="--", lw=1)
+    ax.set_xlabel("cosine of image and text features")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=9, loc="upper left")
+
+
+def norm_histograms(ax, series: dict, colours: dict, bins: int = 60) -> None:
+    """Histograms of feature norms on shared log-spaced bins and a log axis: a narrow distribution (caption
+    norms) stays visible next to a wide one (image norms)."""
+    lo = min(float(np.min(v)) for v in series.values())
+    hi = max(float(np.max(v)) for v in series.values())
+    edges = np.geomspace(lo * 0.95, hi * 1.05, bins)
+    for name, vals in series.items():
+        ax.hist(vals, bins=edges, color=colours[name], alpha=0.6, label=f"{name} (mean {np.mean(vals):.0f})")
+    import matplotlib.ticker as mticker
+
+    ax.set_xscale("log")
+    ticks = [m * 10.0 ** k for k in range(int(np.floor(np.log10(edges[0]))), int(np.ceil(np.log10(edges[-1]))) + 1)
+             for m in (1, 2, 5) if edges[0] <= m * 10.0 ** k <= edges[-1]]
+    ax.xaxis.set_major_locator(mticker.FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_locator(mticker.NullLocator())
+    ax.set_ylabel("pairs")
+    ax.legend(fontsize=9, loc="upper center")
+
+
+def value_bars(ax, labels: Sequence[str], values: Sequence[float], colours=None, fmt: str = "{:.1f}",
+               horizontal: bool = True) -> None:
+    """Bars read as numbers: each labelled with its value."""
+    colours = colours or ["#0173b2"] * len(values)
+    pos = np.arange(len(values))
+    if horizontal:
+        bars = ax.barh(pos, values, color=colours, alpha=0.85)
+        ax.set_yticks(pos, labels, fontsize=9)
+        ax.invert_yaxis()
+    else:
+        bars = ax.bar(pos, values, color=colours, alpha=0.85)
+        ax.set_xticks(pos, labels, fontsize=9)
+    ax.bar_label(bars, [fmt.format(v) for v in values], padding=3, fontsize=9)
+    ax.margins(x=0.18) if horizontal else ax.margins(y=0.18)
+
+
+def noise_landing_panel(ax, landing: dict, title: str | None = None, legend: bool = False) -> None:
+    """Images, clean captions and noisy captions on the clean features' PCA; the noisy ones drawn last (on top),
+    as hollow-free small dots, so they are never hidden under the clean ones."""
+    for key, label, z, size in (("images", "image features", 1, 5), ("texts", "caption features", 2, 5),
+                                ("noisy", "captions + noise", 3, 4)):
+        xy = np.asarray(landing[key])
+        ax.scatter(xy[:, 0], xy[:, 1], s=size, alpha=0.55 if key != "noisy" else 0.7, color=LANDING_COLOURS[key],
+                   label=label, linewidths=0, zorder=z)
+    for key, label in (("images", "image centroid"), ("texts", "clean caption centroid")):  # on top of everything
+        c = np.asarray(landing[key]).mean(0)
+        ax.scatter([c[0]], [c[1]], s=90, marker="X", color=LANDING_COLOURS[key], edgecolors="black", linewidths=1,
+                   zorder=5, label=label)
+    ax.set_title(title or f"{landing['kind']} x {landing['scale']:g}", fontsize=10)
+    ax.tick_params(labelsize=9)
+    if legend:
+        ax.legend(markerscale=1.5, fontsize=9, loc="best")
+
+
+def noise_landing_grid(grid: Sequence[dict], kinds: Sequence[str], scales: Sequence[float]):
+    """Small multiples: one noise_landing_panel per (kind, scale), rows kinds, columns scales, shared axes;
+    each titled with the noise's mean norm against the remaining caption-to-image distance."""
+    import matplotlib.pyplot as plt
+
+    by = {(g["kind"], g["scale"]): g for g in grid}
+    fig, axes = plt.subplots(len(kinds), len(scales), figsize=(2.9 * len(scales), 2.6 * len(kinds)),
+                             sharex=True, sharey=True, squeeze=False, layout="constrained")
+    for r, kind in enumerate(kinds):
+        for c, scale in enumerate(scales):
+            g = by[(kind, float(scale))]
+            noise_landing_panel(axes[r, c], g, f"{kind} x {scale:g}: noise {g['noise_norm']:.0f}, "
+                                               f"to image {g['distance_to_image']:.0f}")
+            axes[r, c].title.set_fontsize(9)
+    from matplotlib.lines import Line2D
+
+    dot = {"ls": "", "marker": "o", "markersize": 6}
+    cross = {"ls": "", "marker": "X", "markersize": 10, "markeredgecolor": "black"}
+    handles = [Line2D([], [], color=LANDING_COLOURS["images"], label="image features", **dot),
+               Line2D([], [], color=LANDING_COLOURS["texts"], label="caption features", **dot),
+               Line2D([], [], color=LANDING_COLOURS["noisy"], label="captions + noise (drawn on top)", **dot),
+               Line2D([], [], color=LANDING_COLOURS["images"], label="image centroid", **cross),
+               Line2D([], [], color=LANDING_COLOURS["texts"], label="clean caption centroid", **cross)]
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("PC 1 (clean features)", fontsize=9)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("PC 2", fontsize=9)
+    return fig
