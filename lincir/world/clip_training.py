@@ -6,8 +6,12 @@ others (shape, position, ...) the only way to tell its members apart. Captions m
 two members may even show the same combination, so targets are soft: a caption matches every image that agrees
 with all the attributes it mentions.
 
-The quick switch is the "smoke" preset (seconds, same code path). The shipped models are made by
-`lincir world train-clip --preset shapes-clip --out lincir/assets` (and --preset shapes-clip-lowgap).
+The same recipe trains the scenes world's CLIPs (`world="scenes"`): a PairSource gives each world's training
+pool, its factor codes (what groups share and soft targets compare), its captions and its evaluation.
+
+The quick switch is the "smoke" preset (seconds, same code path; "scenes-smoke" on the scenes world). The shipped
+models are made by `lincir world train-clip --preset shapes-clip --out lincir/assets` (and --preset
+shapes-clip-lowgap; scenes-clip-s, -m, -l).
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ class ClipTrainConfig:
 
     preset: str
     model_config: str = "shapes-clip"  # open_clip config name in lincir/model_configs
+    world: str = "shapes"  # "shapes" or "scenes": which world's image-caption pairs (PAIR_SOURCES)
     steps: int = 3000  # length of the learning-rate schedule
     stop_at: int | None = None  # stop after this many steps of that schedule (early stopping, reproducible)
     batch_size: int = 128
@@ -52,18 +57,55 @@ class ClipTrainConfig:
     min_lr_ratio: float = 0.05  # cosine decay to lr * min_lr_ratio
     logit_scale: float | None = 100.0  # fixed temperature (real-CLIP-like gap); None: learned, from 1/0.07
     pool_size: int = 24000  # pre-rendered training images (captions are drawn fresh every step)
-    omit_prob: float = 0.1  # chance a caption leaves out position, and independently background
+    omit_prob: float = 0.1  # shapes: chance a caption leaves out position, and independently background
+    mention_scale: float = 1.0  # scenes: context factors are named with language.MENTION_PROB x this
     eval_every: int = 250
     eval_pairs: int = 1000
     seed: int = 0
     threads: int = 1  # measured: on the shared 2-core machines one thread is as fast as two
 
 
+@dataclass(frozen=True)
+class PairSource:
+    """One world's side of CLIP training: everything train_clip needs that differs between worlds."""
+
+    factor_names: tuple[str, ...]  # columns of codes; the names captions report as mentioned
+    pool: Callable  # (n, seed) -> Pairs: the rendered training pool
+    codes: Callable  # (list of attrs) -> (N, F) int64 value indices
+    caption: Callable  # (attrs, rng, cfg) -> (caption, mentioned factor names)
+    evaluate: Callable  # (model, tokenizer, n, seed) -> dict with "combination" and "attribute"
+
+
+def _shapes_source() -> PairSource:
+    return PairSource(ATTRIBUTE_NAMES, lambda n, seed: clip_pairs(n, seed), attribute_codes,
+                      lambda a, rng, cfg: sample_caption(a, rng, cfg.omit_prob), evaluate_clip)
+
+
+def _scenes_source() -> PairSource:
+    from lincir.world.scenes import clip_eval as scenes_eval
+    from lincir.world.scenes import data as scenes_data
+    from lincir.world.scenes.factors import FACTOR_NAMES, scene_codes
+    from lincir.world.scenes.language import sample_caption as scene_caption
+
+    return PairSource(FACTOR_NAMES, lambda n, seed: scenes_data.clip_pairs(n, seed), scene_codes,
+                      lambda s, rng, cfg: scene_caption(s, rng, cfg.mention_scale), scenes_eval.evaluate_scenes_clip)
+
+
+PAIR_SOURCES: dict[str, Callable[[], PairSource]] = {"shapes": _shapes_source, "scenes": _scenes_source}
+
+# The scenes CLIPs: grouped batches share 3 of the 10 factors (the object and the context both have to be read).
+_SCENES = dict(world="scenes", shared=3, eval_pairs=500)
 PRESETS: dict[str, ClipTrainConfig] = {
     "shapes-clip": ClipTrainConfig("shapes-clip"),
     "shapes-clip-lowgap": ClipTrainConfig("shapes-clip-lowgap", logit_scale=None, steps=900, eval_every=150),
     "smoke": ClipTrainConfig("smoke", steps=3, batch_size=16, n_groups=1, group_size=8, pool_size=256,
                              eval_every=3, eval_pairs=48, warmup=1),
+    "scenes-clip-s": ClipTrainConfig("scenes-clip-s", model_config="scenes-clip-s", **_SCENES),
+    "scenes-clip-m": ClipTrainConfig("scenes-clip-m", model_config="scenes-clip-m", **_SCENES),
+    "scenes-clip-l": ClipTrainConfig("scenes-clip-l", model_config="scenes-clip-l", **_SCENES),
+    "scenes-smoke": ClipTrainConfig("scenes-smoke", model_config="scenes-clip-s", steps=3, batch_size=16, n_groups=1,
+                                    group_size=8, pool_size=256, eval_every=3, warmup=1,
+                                    **{**_SCENES, "eval_pairs": 32}),
 }
 
 
@@ -140,6 +182,9 @@ def train_clip(cfg: ClipTrainConfig, out_dir: str | Path, command: str = "",
 
     torch.set_num_threads(cfg.threads)
     register_model_configs()
+    if cfg.world not in PAIR_SOURCES:
+        raise LincirError(f"--preset {cfg.preset}: unknown world {cfg.world!r}; choose from {', '.join(PAIR_SOURCES)}")
+    source = PAIR_SOURCES[cfg.world]()
     if cfg.model_config not in open_clip.list_models():
         raise LincirError(f"--preset {cfg.preset}: unknown model config {cfg.model_config!r}")
     out_dir = Path(out_dir)
@@ -160,8 +205,8 @@ def train_clip(cfg: ClipTrainConfig, out_dir: str | Path, command: str = "",
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
 
     t0 = time.time()
-    pool = clip_pairs(cfg.pool_size, cfg.seed)
-    codes = attribute_codes(pool.attrs)  # (P, A)
+    pool = source.pool(cfg.pool_size, cfg.seed)
+    codes = source.codes(pool.attrs)  # (P, F)
     log(f"[{cfg.preset}] rendered {cfg.pool_size} training images in {time.time() - t0:.0f}s")
     rng = np.random.default_rng([606, cfg.seed])  # the batch and caption stream
     history: list[dict] = []
@@ -183,8 +228,8 @@ def train_clip(cfg: ClipTrainConfig, out_dir: str | Path, command: str = "",
     for step in range(last):
         tic = time.time()
         idx = sample_batch(codes, cfg, rng)
-        texts = [sample_caption(pool.attrs[i], rng, cfg.omit_prob) for i in idx]
-        mentioned = np.array([[n in m for n in ATTRIBUTE_NAMES] for _, m in texts])
+        texts = [source.caption(pool.attrs[i], rng, cfg) for i in idx]
+        mentioned = np.array([[n in m for n in source.factor_names] for _, m in texts])
         match = soft_targets(codes[idx], mentioned)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
@@ -202,7 +247,7 @@ def train_clip(cfg: ClipTrainConfig, out_dir: str | Path, command: str = "",
         train_time += time.time() - tic
         done = step + 1
         if done % cfg.eval_every == 0 or done == last:
-            ev = evaluate_clip(model, tokenizer, cfg.eval_pairs, cfg.seed)
+            ev = source.evaluate(model, tokenizer, cfg.eval_pairs, cfg.seed)
             entry = {"step": done, "loss": round(loss.item(), 4), "train_seconds": round(train_time, 1),
                      "logit_scale": round(float(model.logit_scale.exp()), 2), **ev}
             history.append(entry)
@@ -219,7 +264,7 @@ def train_clip(cfg: ClipTrainConfig, out_dir: str | Path, command: str = "",
 
     stored = load_file(str(weights_path))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in stored.items()}, strict=False)
-    final = record(last, False, evaluate_clip(model, tokenizer, cfg.eval_pairs, cfg.seed))
+    final = record(last, False, source.evaluate(model, tokenizer, cfg.eval_pairs, cfg.seed))
     atomic_write_json(meta_path, final)
     log(f"[{cfg.preset}] wrote {weights_path} ({weights_path.stat().st_size / 1e6:.1f} MB) and {meta_path}")
     return final
