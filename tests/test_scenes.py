@@ -126,3 +126,30 @@ def test_scenes_model_configs_grow_a_few_times_each_step():
     register_model_configs()
     sizes = [sum(p.numel() for p in open_clip.create_model(f"scenes-clip-{s}").parameters()) for s in "sml"]
     assert all(2.5 < b / a < 5 for a, b in zip(sizes, sizes[1:])), sizes
+
+
+def test_scenes_groups_share_the_object_and_shapes_groups_are_unchanged():
+    from lincir.world.attributes import attribute_codes
+    from lincir.world.clip_training import preset, sample_batch
+    from lincir.world.scenes.factors import scene_codes
+
+    cfg = preset("scenes-clip-s")
+    codes = scene_codes(D.clip_pairs(800, seed=0).attrs)
+    idx = sample_batch(codes, cfg, np.random.default_rng(0))
+    assert len(idx) == cfg.batch_size
+    for g in range(cfg.n_groups):
+        group = codes[idx[g * cfg.group_size:(g + 1) * cfg.group_size]]
+        assert (group[:, :3] == group[0, :3]).all()  # the whole object is shared: only context differs
+    # the shapes sampler: the same draws as before always_shared existed (two shared attributes per group)
+    shapes_cfg = preset("shapes-clip")
+    shapes_codes = attribute_codes(shapes_data.clip_pairs(300, seed=0).attrs)
+    rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)
+    got = sample_batch(shapes_codes, shapes_cfg, rng_a)
+    want = []
+    for _ in range(shapes_cfg.n_groups):
+        attrs = rng_b.choice(shapes_codes.shape[1], size=shapes_cfg.shared, replace=False)
+        anchor = shapes_codes[int(rng_b.integers(0, len(shapes_codes)))]
+        cand = np.flatnonzero((shapes_codes[:, attrs] == anchor[attrs]).all(axis=1))
+        want.append(rng_b.choice(cand, size=shapes_cfg.group_size, replace=len(cand) < shapes_cfg.group_size))
+    want.append(rng_b.integers(0, len(shapes_codes), size=shapes_cfg.batch_size - shapes_cfg.n_groups * shapes_cfg.group_size))
+    assert np.array_equal(got, np.concatenate(want))
