@@ -153,3 +153,18 @@ def test_scenes_groups_share_the_object_and_shapes_groups_are_unchanged():
         want.append(rng_b.choice(cand, size=shapes_cfg.group_size, replace=len(cand) < shapes_cfg.group_size))
     want.append(rng_b.integers(0, len(shapes_codes), size=shapes_cfg.batch_size - shapes_cfg.n_groups * shapes_cfg.group_size))
     assert np.array_equal(got, np.concatenate(want))
+
+
+def test_top1_roles_say_where_the_first_result_comes_from():
+    from lincir.eval.scenes_benchmark import top1_roles
+
+    bench = D.benchmark(20, seed=0)
+    roles = bench.gallery.roles
+    first_gt = [[int(q.ground_truth[0])] for q in bench.queries]
+    assert top1_roles(first_gt, bench) == {"ground truth": 1.0}
+    # the reference's own object in its context is a hard negative, never ground truth
+    ref_obj = [[next(i for i, s in enumerate(bench.gallery.scenes) if s == q.reference and roles[i] == "reference-object")]
+               for q in bench.queries]
+    got = top1_roles(ref_obj, bench)
+    assert got == {"reference-object": 1.0}
+    assert set(roles) == {"target", "object-only", "context-only", "reference-object", "random"}
