@@ -53,6 +53,8 @@ class ClipTrainConfig:
     shared: int = 2  # random factors a group shares (beyond always_shared)
     always_shared: tuple[int, ...] = ()  # factor columns every group shares (scenes: the object, so that only
     # the context tells a group's members apart and context words in captions carry the signal)
+    always_shared_groups: int | None = None  # how many of the groups share always_shared (None: all); the others
+    # share `shared` + len(always_shared) random factors, so that the object is contrasted too
     lr: float = 1e-3
     weight_decay: float = 0.1
     warmup: int = 50
@@ -109,6 +111,9 @@ PRESETS: dict[str, ClipTrainConfig] = {
     "scenes-clip-s": ClipTrainConfig("scenes-clip-s", model_config="scenes-clip-s", **_SCENES),
     "scenes-clip-m": ClipTrainConfig("scenes-clip-m", model_config="scenes-clip-m", **_SCENES),
     "scenes-clip-l": ClipTrainConfig("scenes-clip-l", model_config="scenes-clip-l", **_SCENES),
+    # Variant C (phase 1's last): half of the groups share the object, half share 4 random factors.
+    "scenes-clip-s-c": ClipTrainConfig("scenes-clip-s-c", model_config="scenes-clip-s",
+                                       **{**_SCENES, "always_shared_groups": 3}),
     "scenes-smoke": ClipTrainConfig("scenes-smoke", model_config="scenes-clip-s", steps=3, batch_size=16,
                                     group_size=8, pool_size=256, eval_every=3, warmup=1,
                                     **{**_SCENES, "n_groups": 1, "eval_pairs": 32}),
@@ -121,8 +126,11 @@ def sample_batch(codes: np.ndarray, cfg: ClipTrainConfig, rng: np.random.Generat
     codes: (P, A) value indices of the pool.
     """
     picks = []
-    for _ in range(cfg.n_groups):
-        if cfg.always_shared:
+    n_always = cfg.n_groups if cfg.always_shared_groups is None else cfg.always_shared_groups
+    for g in range(cfg.n_groups):
+        if cfg.always_shared and g >= n_always:
+            attrs = rng.choice(codes.shape[1], size=cfg.shared + len(cfg.always_shared), replace=False)
+        elif cfg.always_shared:
             others = np.setdiff1d(np.arange(codes.shape[1]), np.asarray(cfg.always_shared))
             attrs = np.concatenate([np.asarray(cfg.always_shared), rng.choice(others, size=cfg.shared, replace=False)])
         else:
