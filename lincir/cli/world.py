@@ -14,7 +14,7 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="world_command", metavar="WORLD_COMMAND", required=True)
 
     p = sub.add_parser("train-clip", help="train a world CLIP contrastively on rendered image-caption pairs")
-    p.add_argument("--preset", required=True, help="shapes-clip, shapes-clip-lowgap or smoke")
+    p.add_argument("--preset", required=True, help="shapes-clip, shapes-clip-lowgap, smoke; scenes-clip-s, -m, -l, scenes-smoke")
     p.add_argument("--out", required=True, help="folder for PRESET.safetensors, PRESET.json, PRESET.log.jsonl")
     p.add_argument("--steps", type=COUNT, default=None, help="length of the learning-rate schedule (default: the preset's)")
     p.add_argument("--stop-at", type=COUNT, default=None, help="stop after this many steps of the schedule")
