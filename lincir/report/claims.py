@@ -201,7 +201,9 @@ def efficiency_claims(numbers: dict) -> list[Claim]:
         f"3,400x{_ratio_words(ratio, 3400)}. Ours are {sizes['image_size']} renders of flat shapes, which compress "
         f"far better than full-resolution photographs.",
         {"ratio": ratio, "paper_ratio": 3400, "within_factor": MAGNITUDE_FACTOR}))
-    speed = numbers["encoder_speed"]
+    # Backbones in name order (case-insensitive): the paragraphs read the same from the notebook's dict and from
+    # its saved JSON, whose keys are sorted.
+    speed = {b: numbers["encoder_speed"][b] for b in sorted(numbers["encoder_speed"], key=str.lower)}
     judged = _judged(speed)
     ratios = {b: s["text_to_image_speed"] for b, s in speed.items()}
     out.append(Claim(
