@@ -1,6 +1,6 @@
 """Open every notebook in a real JupyterLab in headless Chromium: save a screenshot of each to
 figures/jupyterlab/, and fail if MathJax typeset anything inline (the placeholder "$" read as math); the only math
-the notebooks mean is display math ($$ ... $$).
+the notebooks mean is display math (\begin{equation*} ... \end{equation*}, so that no "$" pair appears at all).
 
     python .ci/jupyterlab_screenshots.py            # needs `chromium` (Debian: apt-get install chromium)
 

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lincir.core.modality_gap import gap_vector
+from lincir.core.modality_gap import gap_vector, reference_shifted
 from lincir.data.feature_cache import cached_image_features
 from lincir.eval.methods import DEFAULT_TEMPLATE
 from lincir.eval.metrics import first_hit_ranks, mean_average_precision_at_k, recall_at_k
@@ -87,7 +87,7 @@ def features(backbone, bench: WorldBench, gap_pairs: int = 2000) -> WorldFeature
 
 def shifted(feats: torch.Tensor, wf: WorldFeatures, shift: float) -> torch.Tensor:
     """Image features moved further from the text side along the gap direction, by `shift` x mean image norm."""
-    return feats + shift * wf.mean_image_norm * wf.gap_direction
+    return reference_shifted(feats, wf.gap_direction, wf.mean_image_norm, shift)
 
 
 def metrics(rankings: list[list[int]], bench: WorldBench) -> dict:

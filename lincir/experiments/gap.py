@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lincir.core.modality_gap import gap_vector
+from lincir.core.modality_gap import gap_vector, reference_shifted
 from lincir.core.noise import DEFAULT_SCALES, NOISES, sample_noise
 from lincir.errors import LincirError
 
@@ -371,7 +371,7 @@ def reference_shift(images: torch.Tensor, texts: torch.Tensor, shift: float) -> 
     """Notebook 03's "reference shift": the unnormalised image features alone moved further from the text side
     along the unit gap direction by shift x their mean norm (lincir.eval.world_benchmark.shifted). Texts stay."""
     direction = gap_vector(images, texts)
-    return images + shift * images.norm(dim=-1).mean() * direction / direction.norm()
+    return reference_shifted(images, direction / direction.norm(), images.norm(dim=-1).mean(), shift)
 
 
 def reference_shift_gaps(images: torch.Tensor, texts: torch.Tensor, shifts: Sequence[float]) -> list[dict]:

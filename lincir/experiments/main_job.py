@@ -44,7 +44,8 @@ def run_main_job(cfg: MainJobConfig, out_dir: str | Path, overwrite: bool = Fals
         f"modality gap {wf.gap:.3f}")
 
     phis, step_seconds, run_seconds = {}, {}, {}
-    for name, tc in cfg.runs():
+    runs = dict(cfg.runs())
+    for name, tc in runs.items():
         t_run = time.perf_counter()
         phis[name], run, fresh = trained_phi(tc, out / "runs", progress=progress)
         if fresh:  # SEARLE's includes its stage 1 (unless its tokens came from the cache)
@@ -70,7 +71,6 @@ def run_main_job(cfg: MainJobConfig, out_dir: str | Path, overwrite: bool = Fals
     methods["pic2word"] = _summarise([ev("pic2word", phis[f"pic2word-s{s}"]) for s in cfg.seeds])
     if cfg.searle:
         methods["searle"] = _summarise([ev("searle", phis[f"searle-s{s}"]) for s in cfg.seeds])
-    runs = dict(cfg.runs())
     for name in cfg.noise_variants:  # phi gets the reference feature as it was trained (C3: the gallery's mean)
         methods[f"lincir ({name} noise)"] = _summarise(
             [W.evaluate(backbone, bench, wf, "lincir", phis[f"lincir-{name}-s{s}"], **phi_input(runs[f"lincir-{name}-s{s}"]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from lincir.experiments.stats import LEVEL, NOT_SUPPORTED, SUPPORTED, compare
+from lincir.report.plotting import method_family
 
 NOT_TESTED = "not tested here"
 MIXED = "mixed (holds on some backbones, not on others)"
@@ -45,9 +46,6 @@ def _seeds(cell: dict) -> int:
     return len(cell.get("values", [])) or 1
 
 
-TRAINING_FREE = ("image", "text", "image+text", "slerp")
-
-
 def _paired(a: dict, b: dict) -> bool:
     """Two trained arms of the main job share their seeds (phi's initialisation, data order, noise keys), so they
     are compared seed by seed when both have the same seeds."""
@@ -56,7 +54,7 @@ def _paired(a: dict, b: dict) -> bool:
 
 def strongest_training_free(methods: dict, metric: str = "R@10") -> str:
     """The best training-free method of this run (Slerp at any of its weights included), by its mean."""
-    names = [n for n in methods if n in TRAINING_FREE or n.startswith("slerp")]
+    names = [n for n in methods if method_family(n) == "training-free"]
     return max(names, key=lambda n: methods[n][metric]["mean"])
 
 

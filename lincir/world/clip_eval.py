@@ -4,6 +4,8 @@ Measured on held-out pairs (split "clip_eval"), never on the CLIP training strea
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -55,18 +57,31 @@ def zero_shot_accuracy(image_features: torch.Tensor, combo_text_features: torch.
     return out
 
 
-def evaluate_clip(model, tokenizer, n: int = 1000, seed: int = 0) -> dict:
-    """All quality numbers of a world CLIP on n held-out pairs (train mode is restored afterwards)."""
+@contextlib.contextmanager
+def eval_mode(model):
+    """model in eval mode for the block; its train mode is restored afterwards."""
     was_training = model.training
     model.eval()
     try:
-        pairs = clip_pairs(n, seed, split="clip_eval")
-        img = encode_images(model, pairs.images)
-        txt = encode_texts(model, tokenizer, pairs.captions, 512)
-        combos = encode_texts(model, tokenizer, [canonical_caption(c) for c in all_combinations()], 512)
-        acc = zero_shot_accuracy(img, combos, attribute_codes(pairs.attrs))
-        matched, rand = pair_cosines(img, txt)
-        return {**acc, "gap": modality_gap(img, txt), "matched_cos": matched, "random_cos": rand,
-                "n_pairs": n, "eval_seed": seed}
+        yield model
     finally:
         model.train(was_training)
+
+
+def pair_geometry(model, tokenizer, images: np.ndarray, captions: list[str]) -> tuple[torch.Tensor, dict]:
+    """(image features, {"gap", "matched_cos", "random_cos"}) of image-caption pairs: the numbers every world
+    CLIP reports beside its accuracies."""
+    img = encode_images(model, images)
+    txt = encode_texts(model, tokenizer, captions, 512)
+    matched, rand = pair_cosines(img, txt)
+    return img, {"gap": modality_gap(img, txt), "matched_cos": matched, "random_cos": rand}
+
+
+def evaluate_clip(model, tokenizer, n: int = 1000, seed: int = 0) -> dict:
+    """All quality numbers of a world CLIP on n held-out pairs (train mode is restored afterwards)."""
+    with eval_mode(model):
+        pairs = clip_pairs(n, seed, split="clip_eval")
+        img, geometry = pair_geometry(model, tokenizer, pairs.images, pairs.captions)
+        combos = encode_texts(model, tokenizer, [canonical_caption(c) for c in all_combinations()], 512)
+        acc = zero_shot_accuracy(img, combos, attribute_codes(pairs.attrs))
+        return {**acc, **geometry, "n_pairs": n, "eval_seed": seed}

@@ -8,9 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lincir.core.modality_gap import modality_gap
 from lincir.core.text_encoding import encode_texts
-from lincir.world.clip_eval import encode_images, pair_cosines
+from lincir.world.clip_eval import eval_mode, pair_geometry
 from lincir.world.scenes.data import clip_pairs
 from lincir.world.scenes.factors import CONTEXT_FACTORS, CONTEXT_NAMES, OBJECT_FACTORS, OBJECT_NAMES, Scene
 from lincir.world.scenes.language import factor_prompt, object_prompt
@@ -49,15 +48,8 @@ def zero_shot_accuracy(model, tokenizer, image_features: torch.Tensor, scenes: l
 @torch.no_grad()
 def evaluate_scenes_clip(model, tokenizer, n: int = 500, seed: int = 0) -> dict:
     """All quality numbers of a scenes CLIP on n held-out pairs (train mode is restored afterwards)."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         pairs = clip_pairs(n, seed, split="clip_eval")
-        img = encode_images(model, pairs.images)
-        txt = encode_texts(model, tokenizer, pairs.captions, 512)
+        img, geometry = pair_geometry(model, tokenizer, pairs.images, pairs.captions)
         acc = zero_shot_accuracy(model, tokenizer, img, pairs.attrs)
-        matched, rand = pair_cosines(img, txt)
-        return {**acc, "gap": modality_gap(img, txt), "matched_cos": matched, "random_cos": rand,
-                "n_pairs": n, "eval_seed": seed}
-    finally:
-        model.train(was_training)
+        return {**acc, **geometry, "n_pairs": n, "eval_seed": seed}
