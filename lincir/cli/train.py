@@ -144,12 +144,13 @@ def validation_callbacks(cfg, data_root: str | None, split: str = "val") -> list
 
 def run(args) -> int:
     from lincir.cli.preflight import check_corpus_file, check_weights_option
+    from lincir.train.config import EMBEDDED
 
     cfg = config_from_args(args)
     # The cheap inputs first, before torch is imported (seconds): a bad corpus or weights file fails at once.
     if cfg.objective == "lincir":
         for corpus in cfg.corpora:
-            if corpus != "world":
+            if corpus not in EMBEDDED:
                 check_corpus_file(corpus)
     check_weights_option(cfg.weights)
 

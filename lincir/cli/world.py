@@ -1,4 +1,4 @@
-"""`lincir world`: the embedded shapes world: train its CLIPs, evaluate them, look at samples."""
+"""`lincir world`: the embedded worlds: train their CLIPs, ship them, evaluate them, look at samples."""
 from __future__ import annotations
 
 import argparse
@@ -9,8 +9,9 @@ from lincir.cli.arg_types import COUNT, SEED
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("world", help="the embedded shapes world (its CLIPs and samples)",
-                                   description="The embedded shapes world: rendered images, captions, queries.")
+    parser = subparsers.add_parser("world", help="the embedded worlds (their CLIPs and samples)",
+                                   description="The embedded worlds (shapes, scenes): rendered images, captions, "
+                                               "queries, and the small CLIPs trained on them.")
     sub = parser.add_subparsers(dest="world_command", metavar="WORLD_COMMAND", required=True)
 
     p = sub.add_parser("train-clip", help="train a world CLIP contrastively on rendered image-caption pairs")
@@ -23,8 +24,15 @@ def register(subparsers) -> None:
     p.add_argument("--eval-every", type=COUNT, default=None, help="evaluate and checkpoint every N steps")
     p.set_defaults(func=run_train_clip)
 
+    p = sub.add_parser("ship-clip", help="write a trained world CLIP as a shipped asset (token embedding pruned)")
+    p.add_argument("--preset", required=True, help="the preset the CLIP was trained with (scenes-clip-s, ...)")
+    p.add_argument("--from", dest="src", required=True, help="the train-clip --out folder holding PRESET.*")
+    p.add_argument("--out", required=True, help="folder for the shipped PRESET.safetensors and PRESET.json")
+    p.set_defaults(func=run_ship_clip)
+
     p = sub.add_parser("eval-clip", help="evaluate a world CLIP backbone on held-out pairs")
-    p.add_argument("--backbone", default="shapes-clip", help="shapes-clip or shapes-clip-lowgap")
+    p.add_argument("--backbone", default="shapes-clip",
+                   help="shapes-clip, shapes-clip-lowgap, or a scenes CLIP (scenes-clip-s, -m, -l)")
     p.add_argument("--weights", default="pretrained", help="'pretrained' (the shipped asset), 'random' or a file")
     p.add_argument("--pairs", type=COUNT, default=1000, help="number of held-out pairs")
     p.add_argument("--seed", type=SEED, default=0, help="seed of the held-out pairs")
@@ -49,14 +57,23 @@ def run_train_clip(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_ship_clip(args: argparse.Namespace) -> int:
+    from lincir.world.clip_training import ship_clip
+
+    ship_clip(args.src, args.preset, args.out, log=lambda m: print(m, flush=True))
+    return 0
+
+
 def run_eval_clip(args: argparse.Namespace) -> int:
     import json
 
-    from lincir.models.backbones import load_backbone
+    from lincir.models.backbones import SCENES_BACKBONES, load_backbone
     from lincir.world.clip_eval import evaluate_clip
+    from lincir.world.scenes.clip_eval import evaluate_scenes_clip
 
     backbone = load_backbone(args.backbone, weights=args.weights)
-    print(json.dumps(evaluate_clip(backbone.model, backbone.tokenizer, args.pairs, args.seed), indent=2))
+    evaluate = evaluate_scenes_clip if args.backbone in SCENES_BACKBONES else evaluate_clip
+    print(json.dumps(evaluate(backbone.model, backbone.tokenizer, args.pairs, args.seed), indent=2))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""`lincir world-main`: the main job on the shapes world (train every method over seeds, evaluate, print a table)."""
+"""`lincir world-main`: the main job on an embedded world (train every method over seeds, evaluate, print a table):
+the shapes world (default) or, with --world scenes, the scenes world on its three CLIP sizes."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,8 +11,9 @@ from lincir.cli.arg_types import COUNT, SEED
 def register(sub) -> None:
     from lincir.experiments.main_job_config import PRESETS
 
-    p = sub.add_parser("world-main", help="train and evaluate every method on the shapes world",
+    p = sub.add_parser("world-main", help="train and evaluate every method on an embedded world",
                        description=__doc__)
+    p.add_argument("--world", choices=("shapes", "scenes"), default="shapes", help="which embedded world")
     p.add_argument("--out", default="runs/world-main", help="output folder (results.json, timings.json, runs/)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="full", help="full, or quick (a smoke run)")
     p.add_argument("--seeds", type=SEED, nargs="+", help="seeds (default: the preset's)")
@@ -30,7 +32,12 @@ def run(args) -> int:
     from lincir.experiments.main_job_config import PRESETS
     from lincir.storage import ensure_writable_dir
 
-    cfg = PRESETS[args.preset]
+    if args.world == "scenes":
+        from lincir.experiments.scenes_job_config import PRESETS as SCENES_PRESETS
+
+        cfg = SCENES_PRESETS[args.preset]
+    else:
+        cfg = PRESETS[args.preset]
     changes = {"weights": args.weights}
     if args.seeds:
         changes["seeds"] = tuple(args.seeds)
@@ -43,6 +50,13 @@ def run(args) -> int:
         raise LincirError(f"--out {args.out}: already holds results.json; pass --overwrite to run the job again")
     ensure_writable_dir(args.out, f"--out {args.out}", create=False)  # before an hour of training, not after
     torch.set_num_threads(min(2, torch.get_num_threads()))
+    if args.world == "scenes":
+        from lincir.experiments.scenes_main_job import run_scenes_job, table as scenes_table
+
+        results = run_scenes_job(cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+        print(scenes_table(results))
+        print(f"results: {args.out}/results.json; {results['timings']['job_seconds']:.0f}s")
+        return 0
     results = run_main_job(cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress)
     print(table(results))
     print(f"\nclaims: {results['claims']}")

@@ -21,3 +21,21 @@ def reference_shifted(images: torch.Tensor, unit_direction: torch.Tensor, mean_n
 def modality_gap(images: torch.Tensor, texts: torch.Tensor) -> float:
     """The gap: distance between the centroids of the L2-normalised image and text features."""
     return float(gap_vector(images, texts).norm())
+
+
+def variance_outside_span(images: torch.Tensor, texts: torch.Tensor, energy: float = 0.99) -> dict:
+    """How much of the image features' variation lies off the text features' span.
+
+    Both sides are L2-normalised and centred on their own mean (the gap's constant offset is not variation). The
+    text span is the smallest principal subspace holding `energy` of the text variance. Returns {"fraction": the
+    share of the image variance outside it, "text_dims": its dimension, "dims": d}.
+    """
+    img = F.normalize(images.double(), dim=-1)
+    txt = F.normalize(texts.double(), dim=-1)
+    img, txt = img - img.mean(0), txt - txt.mean(0)
+    _, s, vh = torch.linalg.svd(txt, full_matrices=False)
+    share = (s ** 2).cumsum(0) / (s ** 2).sum()
+    k = int((share < energy).sum()) + 1
+    inside = img @ vh[:k].T  # coordinates in the span (orthonormal rows)
+    total = float((img ** 2).sum())
+    return {"fraction": 1.0 - float((inside ** 2).sum()) / total, "text_dims": k, "dims": int(images.shape[1])}

@@ -41,3 +41,16 @@ def compare(a: dict, b: dict, tolerance: float = 0.5, paired: bool = False) -> t
     spread = paired_differences(a, b)["std"] if paired else max(a.get("std", 0.0), b.get("std", 0.0))
     margin = max(spread, tolerance)
     return (SUPPORTED if diff > margin else NOT_SUPPORTED if diff < -margin else LEVEL), diff
+
+
+def unpaired_difference(a: dict, b: dict) -> dict:
+    """{"mean", "ci95", "n"} of a - b for two cells of independent runs (Welch's interval; None with one run)."""
+    na, nb = a["n"], b["n"]
+    diff = a["mean"] - b["mean"]
+    if na < 2 or nb < 2:
+        return {"mean": diff, "ci95": None, "n": min(na, nb)}
+    va, vb = a["std"] ** 2 / na, b["std"] ** 2 / nb
+    if va + vb == 0:
+        return {"mean": diff, "ci95": 0.0, "n": min(na, nb)}
+    dof = (va + vb) ** 2 / (va ** 2 / (na - 1) + vb ** 2 / (nb - 1))
+    return {"mean": diff, "ci95": _T95.get(max(1, int(dof)), 1.96) * (va + vb) ** 0.5, "n": min(na, nb)}

@@ -34,6 +34,7 @@ class BackboneSpec:
     arch: str
     pretrained: str | None = None  # open_clip pretrained tag (downloads on a machine with internet)
     asset: str | None = None  # a checkpoint shipped in lincir/assets (the world CLIPs)
+    world: str | None = None  # the embedded world an asset was trained on ("shapes" or "scenes")
     quick_gelu: bool = False  # OpenAI's weights were trained with QuickGELU
     description: str = ""
 
@@ -45,16 +46,20 @@ BACKBONES: dict[str, BackboneSpec] = {
         BackboneSpec("ViT-L-14", "ViT-L-14", "openai", quick_gelu=True, description="OpenAI ViT-L/14 (paper)"),
         BackboneSpec("ViT-H-14", "ViT-H-14", "laion2b_s32b_b79k", description="LAION ViT-H/14 (paper)"),
         BackboneSpec("ViT-bigG-14", "ViT-bigG-14", "laion2b_s39b_b160k", description="LAION ViT-bigG/14 (paper)"),
-        BackboneSpec("shapes-clip", "shapes-clip", asset="shapes-clip",
+        BackboneSpec("shapes-clip", "shapes-clip", asset="shapes-clip", world="shapes",
                      description="the shapes world's CLIP, fixed temperature: a real-CLIP-like modality gap"),
-        BackboneSpec("shapes-clip-lowgap", "shapes-clip", asset="shapes-clip-lowgap",
+        BackboneSpec("shapes-clip-lowgap", "shapes-clip", asset="shapes-clip-lowgap", world="shapes",
                      description="the shapes world's CLIP, learned temperature: almost no modality gap"),
+        *(BackboneSpec(f"scenes-clip-{k}", f"scenes-clip-{k}", asset=f"scenes-clip-{k}", world="scenes",
+                       description=f"the scenes world's {size} CLIP (fixed temperature)")
+          for k, size in (("s", "small"), ("m", "medium"), ("l", "large"))),
     ]
 }
 
 
-# The CLIPs that see 64x64 world renders (they ship as assets); real backbones run on real data.
-WORLD_BACKBONES: tuple[str, ...] = tuple(name for name, spec in BACKBONES.items() if spec.asset)
+# The CLIPs that see 64x64 world renders (they ship as assets), per world; real backbones run on real data.
+WORLD_BACKBONES: tuple[str, ...] = tuple(name for name, spec in BACKBONES.items() if spec.world == "shapes")
+SCENES_BACKBONES: tuple[str, ...] = tuple(name for name, spec in BACKBONES.items() if spec.world == "scenes")
 DEFAULT_BACKBONE = "shapes-clip"
 
 
@@ -464,7 +469,11 @@ def load_backbone(name: str = DEFAULT_BACKBONE, weights: str = "pretrained", dev
             ) from None
         raise
     if state is not None:
+        from lincir.models.pruned_embedding import expand_token_embedding
+
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        if hasattr(model, "token_embedding"):  # a shipped world CLIP keeps only the rows its world's text uses
+            state = expand_token_embedding(state, model.token_embedding.weight)
         _fit_state(model, state, weights if weights != "pretrained" else tag, spec.arch)
     model = model.to(dev)
     return Backbone(name, model, preprocess, tokenizer, tag, dev)

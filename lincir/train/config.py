@@ -13,6 +13,10 @@ NOISE_SPACES = ("raw", "normalised")  # as lincir.core.noise (kept here: no torc
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
+# The embedded worlds' names, where a corpus, an image folder or a concept file may be given.
+EMBEDDED = ("world", "scenes")
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (saved beside its checkpoints)."""
@@ -20,12 +24,13 @@ class TrainConfig:
     backbone: str = "shapes-clip"
     weights: str = "pretrained"  # "pretrained", "random", or a checkpoint path
     objective: str = "lincir"  # "lincir" (text only), "pic2word" or "searle" (images)
-    corpus: str | list[str] = "world"  # a caption file, several (mixed), or "world" for the shapes world's
+    corpus: str | list[str] = "world"  # a caption file, several (mixed), or an embedded world's ("world": the
+    # shapes world's, "scenes": the scenes world's alt-text-like captions; EMBEDDED)
     corpus_weights: list[float] | None = None  # mixing weights of several corpora (None: by their sizes)
     corpus_format: str = "auto"
     corpus_column: str | None = None
-    world_captions: int = 20000  # corpus size when corpus == "world"
-    images: str = "world"  # pic2word, searle: a folder of images, or "world"
+    world_captions: int = 20000  # corpus size when the corpus is an embedded world's
+    images: str = "world"  # pic2word, searle: a folder of images, or an embedded world's ("world", "scenes")
     world_images: int = 6000
     steps: int = 1000
     batch_size: int = 64  # per process; the global batch is batch_size x processes
@@ -40,7 +45,7 @@ class TrainConfig:
     masking: str = "keywords"
     template: str = "a photo of $"  # pic2word's text; also the SMP fallback
     dropout: float = 0.5
-    concepts: str = "world"  # searle: a concept-phrase file (concept<TAB>phrase), or "world"
+    concepts: str = "world"  # searle: a concept-phrase file (concept<TAB>phrase), or "world" / "scenes"
     oti_images: int | None = None  # searle: images inverted in stage 1 (the first N; None: all)
     oti_steps: int = 150  # searle stage 1: optimisation steps per image (the paper: 350)
     oti_lr: float = 2e-2  # searle stage 1: AdamW learning rate of the free tokens
@@ -90,7 +95,8 @@ class TrainConfig:
                                              and all(w >= 0 and math.isfinite(w) for w in self.corpus_weights)
                                              and sum(self.corpus_weights) > 0),
              "--corpus-weight", "one non-negative weight per --corpus, with a positive sum"),
-            (not (len(self.corpora) > 1 and "world" in self.corpora), "--corpus", "files only when mixing corpora"),
+            (not (len(self.corpora) > 1 and set(EMBEDDED) & set(self.corpora)), "--corpus",
+             "files only when mixing corpora"),
             (self.noise_space in NOISE_SPACES, "--noise-space", f"one of {NOISE_SPACES}"),
             (self.objective == "lincir" or (self.noise_space == "raw" and not self.center and not self.renormalize),
              "--noise-space", "raw, without --center or --renormalize, for the image-trained objectives (they add no "
@@ -112,7 +118,7 @@ class TrainConfig:
 
     @property
     def corpora(self) -> list[str]:
-        """The corpus files (or ["world"]) of the run, in order."""
+        """The corpus files (or one embedded world's name) of the run, in order."""
         return [self.corpus] if isinstance(self.corpus, str) else list(self.corpus)
 
 

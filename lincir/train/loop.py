@@ -28,7 +28,7 @@ from lincir.models.backbones import check_weights_available, context_length_of, 
 from lincir.models.phi_checkpoints import save_phi
 from lincir.train import distributed as dist
 from lincir.train.checkpoint import load_checkpoint, save_checkpoint
-from lincir.train.config import TrainConfig, learning_rate
+from lincir.train.config import EMBEDDED, TrainConfig, learning_rate
 from lincir.train.run_folder import CHECKPOINT, LOG, RUN_CONFIG, append_log, prepare_out_dir, read_log
 
 PRETOKENIZE_MAX_IDS = 32_000_000  # token ids held in memory (int64: 256 MB); larger corpora tokenise per batch
@@ -156,11 +156,14 @@ def _load_captions(cfg: TrainConfig, context_length: int) -> tuple[list[str], st
     """(captions of every corpus, concatenated; their cache key; what was read; each corpus's size)."""
     from lincir.storage import sha256_text
 
-    if cfg.corpora == ["world"]:
-        from lincir.world.data import train_captions
+    if cfg.corpora[0] in EMBEDDED:
+        if cfg.corpora == ["world"]:
+            from lincir.world.data import train_captions
+        else:
+            from lincir.world.scenes.data import train_captions
 
         captions = train_captions(cfg.world_captions, seed=cfg.seed)
-        return captions, sha256_text(*captions), f"world:{cfg.world_captions}", [len(captions)]
+        return captions, sha256_text(*captions), f"{cfg.corpora[0]}:{cfg.world_captions}", [len(captions)]
     from lincir.data.corpus import read_captions
 
     captions, keys, sources, sizes = [], [], [], []
@@ -183,11 +186,12 @@ def _load_captions(cfg: TrainConfig, context_length: int) -> tuple[list[str], st
 def _load_image_features(cfg: TrainConfig, backbone, progress: bool) -> tuple[torch.Tensor, str]:
     """(N, d) image features, copied out of the read-only cache (the baseline's data fits in memory)."""
     from lincir.data.images import image_folder_features
-    from lincir.world.features import world_image_features
+    from lincir.world.features import scenes_image_features, world_image_features
 
-    if cfg.images == "world":
-        return torch.from_numpy(np.array(world_image_features(backbone, cfg.world_images, cfg.seed))), \
-            f"world:{cfg.world_images}"
+    if cfg.images in EMBEDDED:
+        make = world_image_features if cfg.images == "world" else scenes_image_features
+        return torch.from_numpy(np.array(make(backbone, cfg.world_images, cfg.seed))), \
+            f"{cfg.images}:{cfg.world_images}"
     return torch.from_numpy(np.array(image_folder_features(backbone, cfg.images, progress))), str(cfg.images)
 
 
@@ -217,11 +221,11 @@ def check_outputs(cfg: TrainConfig, out: Path) -> None:
     inputs: dict[str, str | Path | None] = {}
     if cfg.objective == "lincir":
         for corpus in cfg.corpora:
-            if corpus != "world":
+            if corpus not in EMBEDDED:
                 which = "" if len(cfg.corpora) == 1 else f" ({corpus})"
                 inputs[f"the corpus{which} (--corpus)"] = corpus
                 inputs[f"the corpus folder{which}"] = file_input_root(corpus)
-    if cfg.objective in ("pic2word", "searle") and cfg.images != "world":
+    if cfg.objective in ("pic2word", "searle") and cfg.images not in EMBEDDED:
         inputs["the image folder (--images)"] = cfg.images
     if cfg.weights not in ("pretrained", "random"):
         inputs["the weights file (--weights)"] = cfg.weights

@@ -28,11 +28,15 @@ OTI_FORMAT = "oti-tokens-v2"  # v2: the phrases' "$" set apart by spaces
 
 
 def concept_bank(cfg: TrainConfig) -> dict[str, list[str]]:
-    """{concept: phrases}: the world's own (seeded by the run), or read from cfg.concepts."""
+    """{concept: phrases}: an embedded world's own (seeded by the run), or read from cfg.concepts."""
     if cfg.concepts == "world":
         from lincir.world.concepts import world_concepts
 
         return world_concepts(cfg.seed)
+    if cfg.concepts == "scenes":
+        from lincir.world.scenes.concepts import scenes_concepts
+
+        return scenes_concepts(cfg.seed)
     return read_concepts(cfg.concepts)
 
 

@@ -62,7 +62,7 @@ class ClipTrainConfig:
     logit_scale: float | None = 100.0  # fixed temperature (real-CLIP-like gap); None: learned, from 1/0.07
     pool_size: int = 24000  # pre-rendered training images (captions are drawn fresh every step)
     omit_prob: float = 0.1  # shapes: chance a caption leaves out position, and independently background
-    mention_scale: float = 1.0  # scenes: context factors are named with language.MENTION_PROB x this
+    mention_scale: float = 1.0  # scenes: factors beyond the object are named with language.MENTION_PROB x this
     eval_every: int = 250
     eval_pairs: int = 1000
     seed: int = 0
@@ -97,12 +97,12 @@ def _scenes_source() -> PairSource:
 
 PAIR_SOURCES: dict[str, Callable[[], PairSource]] = {"shapes": _shapes_source, "scenes": _scenes_source}
 
-# The scenes CLIPs. Variant A (random groups sharing 3 of the 10 factors, captions at the alt-text rates) learnt
-# the object but left every context factor at chance after 500 steps (docs/scenes-findings.md). Variant B, the
-# presets: six groups of 16 that share the whole object and one random context factor, so that only context tells
-# members apart, and CLIP-training captions that name each context factor twice as often (mention_scale 2; phi's
-# corpus and the benchmark keep the alt-text rates).
-_SCENES = dict(world="scenes", n_groups=6, always_shared=(0, 1, 2), shared=1, mention_scale=2.0, eval_pairs=500)
+# The scenes CLIPs (scenes-v2 world, variant D: docs/scenes-findings.md has every variant). Groups of 16 share 3
+# random factors of the 10, as the shapes CLIP's share 2 of 5, so that shape is contrasted as often as the
+# context (phase 1's groups that always shared the object starved shape); CLIP-training captions name each factor
+# twice as often as phi's corpus does (mention_scale 2), so the context is named in most and each detail in about
+# a quarter of them. One recipe for the three sizes: only the model config differs.
+_SCENES = dict(world="scenes", n_groups=4, shared=3, mention_scale=2.0, steps=1000, eval_pairs=500)
 PRESETS: dict[str, ClipTrainConfig] = {
     "shapes-clip": ClipTrainConfig("shapes-clip"),
     "shapes-clip-lowgap": ClipTrainConfig("shapes-clip-lowgap", logit_scale=None, steps=900, eval_every=150),
@@ -111,12 +111,9 @@ PRESETS: dict[str, ClipTrainConfig] = {
     "scenes-clip-s": ClipTrainConfig("scenes-clip-s", model_config="scenes-clip-s", **_SCENES),
     "scenes-clip-m": ClipTrainConfig("scenes-clip-m", model_config="scenes-clip-m", **_SCENES),
     "scenes-clip-l": ClipTrainConfig("scenes-clip-l", model_config="scenes-clip-l", **_SCENES),
-    # Variant C (phase 1's last): half of the groups share the object, half share 4 random factors.
-    "scenes-clip-s-c": ClipTrainConfig("scenes-clip-s-c", model_config="scenes-clip-s",
-                                       **{**_SCENES, "always_shared_groups": 3}),
-    "scenes-smoke": ClipTrainConfig("scenes-smoke", model_config="scenes-clip-s", steps=3, batch_size=16,
+    "scenes-smoke": ClipTrainConfig("scenes-smoke", model_config="scenes-clip-s", batch_size=16,
                                     group_size=8, pool_size=256, eval_every=3, warmup=1,
-                                    **{**_SCENES, "n_groups": 1, "eval_pairs": 32}),
+                                    **{**_SCENES, "n_groups": 1, "eval_pairs": 32, "steps": 3}),
 }
 
 
@@ -293,3 +290,80 @@ def preset(name: str, **overrides) -> ClipTrainConfig:
     if name not in PRESETS:
         raise LincirError(f"--preset: unknown preset {name!r}; choose from {', '.join(PRESETS)}")
     return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def world_token_ids(tokenizer, n: int = 20000) -> set[int]:
+    """Every token id the embedded worlds' text can use: captions of both worlds at their rates and at the CLIP
+    rates, full scene captions, zero-shot prompts, concept phrases, modification texts, the template, the
+    placeholder, and every synonym in the phrase tables (so words a grammar draws rarely are kept too)."""
+    from lincir.world.concepts import world_concepts
+    from lincir.world.data import train_captions as shapes_captions
+    from lincir.world.language import _COMPARATIVE, _MODIFY
+    from lincir.world.scenes import data as scenes_data
+    from lincir.world.scenes.concepts import scenes_concepts
+    from lincir.world.scenes.factors import DISTRACTOR_PHRASES, DISTRACTOR_WORDS, NO_DISTRACTOR_PHRASES, SYNONYMS
+
+    texts = shapes_captions(n, 0) + scenes_data.train_captions(n, 0) + scenes_data.train_captions(n, 1, 2.0)
+    bench = scenes_data.benchmark(300, 0)
+    texts += [t for q in bench.queries for t in (q.text, q.reference_caption, q.target_caption,
+                                                   q.reference_alt_caption)]
+    texts += [p for bank in (world_concepts(0), scenes_concepts(0)) for ps in bank.values() for p in ps]
+    texts += [w for table in SYNONYMS.values() for words in table.values() for w in words]
+    texts += [w for kinds in DISTRACTOR_WORDS.values() for w in kinds] + list(DISTRACTOR_PHRASES)
+    # The query templates' words (eval.methods.DEFAULT_TEMPLATE composes "a photo of $ that <text>"; a test checks).
+    texts += list(NO_DISTRACTOR_PHRASES) + ["a photo of $", "a photo of $ that", "$"]
+    texts += [t for table in _MODIFY.values() for t in table] + [w for ws in _COMPARATIVE.values() for w in ws]
+    ids = set()
+    for i in range(0, len(texts), 4096):
+        ids |= set(tokenizer(texts[i:i + 4096]).flatten().tolist())
+    return ids
+
+
+def ship_clip(src_dir: str | Path, preset_name: str, out_dir: str | Path, log: Callable[[str], None] = print) -> dict:
+    """Write <out>/<preset>.safetensors with the token embedding pruned to world_token_ids, and <preset>.json
+    (the training record plus what was pruned). Refuses unless the world's texts encode bit-identically."""
+    import open_clip
+    from safetensors.torch import load_file, save_file
+
+    from lincir.models.pruned_embedding import expand_token_embedding, prune_token_embedding
+
+    register_model_configs()
+    src, out = Path(src_dir), Path(out_dir)
+    weights, meta_path = src / f"{preset_name}.safetensors", src / f"{preset_name}.json"
+    for p in (weights, meta_path):
+        if not p.is_file():
+            raise LincirError(f"{p}: not found (train it with `lincir world train-clip --preset {preset_name}`)")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("partial"):
+        raise LincirError(f"{meta_path}: a partial run (step {meta.get('steps')}); ship a finished one")
+    state = load_file(str(weights))
+    tokenizer = open_clip.get_tokenizer(meta["model_config"])
+    kept = world_token_ids(tokenizer)
+    pruned = prune_token_embedding(state, kept)
+    # Parity: the pruned file, expanded on a model built as load_backbone builds it, encodes the world's text as
+    # the unpruned file does.
+    def model_from(st):
+        torch.manual_seed(0)
+        m = open_clip.create_model(meta["model_config"], pretrained=None)
+        st = expand_token_embedding({k: v.float() if v.is_floating_point() else v for k, v in st.items()},
+                                    m.token_embedding.weight)
+        m.load_state_dict(st)
+        return m.eval()
+
+    from lincir.world.scenes.data import train_captions as scenes_captions
+
+    probe = tokenizer(scenes_captions(512, 7) + ["a photo of $ that is red"])
+    with torch.no_grad():
+        a, b = model_from(state).encode_text(probe), model_from(pruned).encode_text(probe)
+    if not torch.equal(a, b):
+        raise LincirError(f"{weights}: the pruned embedding changes text features (max {float((a - b).abs().max())})")
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"{preset_name}.safetensors"
+    atomic_write(target, lambda tmp: save_file(pruned, tmp))
+    meta["shipped"] = {"token_embedding_rows_kept": len(kept), "vocab_size": int(state["token_embedding.weight"].shape[0]),
+                       "bytes": target.stat().st_size, "unpruned_bytes": weights.stat().st_size,
+                       "other_rows": "the seeded initialisation (torch.manual_seed(0)), as the training run's"}
+    atomic_write_json(out / f"{preset_name}.json", meta)
+    log(f"[{preset_name}] shipped {target} ({target.stat().st_size / 1e6:.1f} MB; {len(kept)} embedding rows kept "
+        f"of {meta['shipped']['vocab_size']}; text features identical on {len(probe)} probe texts)")
+    return meta

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from lincir.core.text_encoding import encode_texts
 from lincir.world.clip_eval import eval_mode, pair_geometry
 from lincir.world.scenes.data import clip_pairs
-from lincir.world.scenes.factors import CONTEXT_FACTORS, CONTEXT_NAMES, OBJECT_FACTORS, OBJECT_NAMES, Scene
+from lincir.world.scenes.factors import FACTORS, FACTOR_NAMES, OBJECT_FACTORS, OBJECT_NAMES, Scene
 from lincir.world.scenes.language import factor_prompt, object_prompt
 
 OBJECTS: list[tuple[str, ...]] = list(itertools.product(*OBJECT_FACTORS.values()))  # (shape, colour, size), 96
@@ -19,8 +19,8 @@ OBJECTS: list[tuple[str, ...]] = list(itertools.product(*OBJECT_FACTORS.values()
 
 def zero_shot_accuracy(model, tokenizer, image_features: torch.Tensor, scenes: list[Scene]) -> dict:
     """combination: the best of the 96 object prompts is the true object. attribute[f]: for an object factor, among
-    the object prompts that keep the other object factors true, the best has f's true value; for a context factor,
-    among the prompts "object + f's phrase" with the true object, the best has f's true value."""
+    the object prompts that keep the other object factors true, the best has f's true value; for a context factor or
+    a detail, among the prompts "object + f's phrase" with the true object, the best has f's true value."""
     img = F.normalize(image_features, dim=-1)  # (N, d)
     obj_txt = F.normalize(encode_texts(model, tokenizer, [object_prompt(*o) for o in OBJECTS], 512), dim=-1)
     sims = img @ obj_txt.T  # (N, 96)
@@ -33,9 +33,9 @@ def zero_shot_accuracy(model, tokenizer, image_features: torch.Tensor, scenes: l
         index = [rows] + [codes[:, b] if b != a else slice(None) for b in range(len(dims))]
         out["attribute"][name] = float((grid[tuple(index)].argmax(1) == codes[:, a]).float().mean())
     # Context prompts depend on the object and one factor value only: encode each (object, value) once.
-    for name in CONTEXT_NAMES:
-        values = CONTEXT_FACTORS[name]
-        base = {o: Scene(*o, *(CONTEXT_FACTORS[n][0] for n in CONTEXT_NAMES)) for o in OBJECTS}
+    for name in FACTOR_NAMES[len(OBJECT_NAMES):]:
+        values = FACTORS[name]
+        base = {o: Scene(*o, *(FACTORS[n][0] for n in FACTOR_NAMES[len(OBJECT_NAMES):])) for o in OBJECTS}
         texts = [factor_prompt(base[o].replace(**{name: v}), name) for o in OBJECTS for v in values]
         txt = F.normalize(encode_texts(model, tokenizer, texts, 512), dim=-1).view(len(OBJECTS), len(values), -1)
         per_image = txt[true_obj]  # (N, V, d): the prompts of each image's own object

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from lincir.world.scenes.factors import CONTEXT_NAMES, FACTOR_NAMES, Scene
+from lincir.world.scenes.factors import CONTEXT_NAMES, DETAIL_NAMES, FACTOR_NAMES, Scene
 from lincir.world.scenes.language import phrases_for
 
 
@@ -25,8 +25,8 @@ def named_factors(caption: str, scene: Scene) -> tuple[str, ...]:
 def caption_coverage(captions: list[str], scenes: list[Scene]) -> dict:
     """How much of each image its caption names, averaged over captions.
 
-    "all": mean fraction of the 10 factors named; "context": of the 7 context factors; "per_factor": the fraction
-    of captions naming each factor; "n": the number of captions.
+    "all": mean fraction of the 10 factors named; "context": of the 3 context factors; "details": of the 4 details;
+    "per_factor": the fraction of captions naming each factor; "n": the number of captions.
     """
     if len(captions) != len(scenes) or not captions:
         raise ValueError("caption_coverage needs one scene per caption, and at least one")
@@ -34,6 +34,7 @@ def caption_coverage(captions: list[str], scenes: list[Scene]) -> dict:
     return {
         "all": sum(len(m) for m in named) / (len(named) * len(FACTOR_NAMES)),
         "context": sum(len(m & set(CONTEXT_NAMES)) for m in named) / (len(named) * len(CONTEXT_NAMES)),
+        "details": sum(len(m & set(DETAIL_NAMES)) for m in named) / (len(named) * len(DETAIL_NAMES)),
         "per_factor": {n: sum(n in m for m in named) / len(named) for n in FACTOR_NAMES},
         "n": len(named),
     }

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lincir.world.data import Pairs
-from lincir.world.scenes.factors import CONTEXT_FACTORS, CONTEXT_NAMES, OBJECT_FACTORS, OBJECT_NAMES, Scene, random_scenes
+from lincir.world.scenes.factors import (CONTEXT_FACTORS, CONTEXT_NAMES, OBJECT_FACTORS, OBJECT_NAMES, Scene,
+                                         fresh_details, random_scenes)
 from lincir.world.scenes.language import full_caption, modification_text, sample_caption
 from lincir.world.scenes.render import render_many
 
 # Part of every cache key of rendered scenes: bump it when the renderer, the grammar or a split changes.
-SCENES_VERSION = "scenes-v1"
+SCENES_VERSION = "scenes-v2"  # v2: three context factors in ground truth, four free details
 SPLIT_CODES = {"train_captions": 111, "clip_pairs": 212, "benchmark": 313, "clip_eval": 515}
 BENCH_SIZES = {"full": 1000, "quick": 250}  # queries (the gallery has about 6.5 images per query)
 
@@ -69,9 +70,10 @@ class SceneGallery:
 class SceneQuery:
     """A composed query: a fresh reference render and a text that changes one or two of its object's factors.
 
-    ground_truth holds every gallery index showing the target object in the reference's context (at least one).
-    reference_caption names the whole reference scene (every factor); reference_alt_caption is an alt-text-like
-    caption of it (the object and some context); target_caption names the whole target scene (the ceiling).
+    ground_truth holds every gallery index showing the target object in the reference's context (at least one),
+    whatever its details. reference_caption names the reference's object and whole context (what ground truth
+    compares; not its details); reference_alt_caption is an alt-text-like caption of it (the object, some
+    context, seldom a detail); target_caption names the target's object and context (the ceiling).
     """
 
     name: str
@@ -124,8 +126,10 @@ def benchmark(n_queries: int, seed: int = 0, two_change_prob: float = 0.4) -> Sc
     Per query the gallery gets: the target object in the reference's context once or twice (ground truth); the
     target object in a near context (one or two context factors changed) twice (hard negatives: object only);
     the reference's context with the reference's object and with another object (hard negatives: context only;
-    the first is what image retrieval finds); one random scene. The gallery is then shuffled, and ground truth is
-    computed exactly over all of it (an image added for one query may be ground truth of another).
+    the first is what image retrieval finds); one random scene. Every gallery image has details of its own
+    (fresh_details): they are what the reference's picture holds beyond its object and context. The gallery is then
+    shuffled, and ground truth is computed exactly over all of it (an image added for one query may be ground truth
+    of another).
     """
     rng = split_rng("benchmark", seed)
     plans = []
@@ -135,9 +139,10 @@ def benchmark(n_queries: int, seed: int = 0, two_change_prob: float = 0.4) -> Sc
         k = 2 if rng.random() < two_change_prob else 1
         changed = tuple(OBJECT_NAMES[j] for j in sorted(rng.choice(len(OBJECT_NAMES), size=k, replace=False).tolist()))
         target = ref.replace(**{n: _other_value(rng, OBJECT_FACTORS[n], getattr(ref, n)) for n in changed})
-        entries += [(target, "target")] * (1 + int(rng.random() < 0.5))
-        entries += [(_near_context(target, rng), "object-only") for _ in range(2)]
-        entries += [(ref, "reference-object"), (_other_object(ref, rng, target.obj), "context-only")]
+        entries += [(fresh_details(target, rng), "target") for _ in range(1 + int(rng.random() < 0.5))]
+        entries += [(fresh_details(_near_context(target, rng), rng), "object-only") for _ in range(2)]
+        entries += [(fresh_details(ref, rng), "reference-object"),
+                    (fresh_details(_other_object(ref, rng, target.obj), rng), "context-only")]
         entries += [(random_scenes(rng, 1)[0], "random")]
         plans.append((ref, changed, target))
     order = rng.permutation(len(entries))

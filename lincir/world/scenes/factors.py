@@ -1,8 +1,11 @@
-"""The scenes world's factors: a main object (what captions always name) and its context (what they often omit).
+"""The scenes world's factors: a main object (what captions always name), its context (what they name some of the
+time) and its details (what they seldom name).
 
 A scene is one value per factor. The object factors are the ones a composed query changes; the context factors
-are what the query keeps, and what alt-text-like captions name only some of the time. Every factor is discrete,
-so "the same context" is an exact equality and ground truth is exact.
+(the setting: backdrop colour, pattern, lighting) are what the query keeps and what ground truth compares; the
+details (where the object stands, a distractor object, clutter, occlusion) vary freely from image to image, count
+for nothing in ground truth, and alt-text-like captions seldom name them: they are the picture's caption-free
+content. Every factor is discrete, so "the same context" is an exact equality and ground truth is exact.
 """
 from __future__ import annotations
 
@@ -22,19 +25,22 @@ OBJECT_FACTORS: dict[str, tuple[str, ...]] = {
     "size": ("small", "large"),
 }
 CONTEXT_FACTORS: dict[str, tuple[str, ...]] = {
-    "position": ("left", "center", "right"),
     "background": SHAPES_ATTRIBUTES["background"],  # the backdrop's base colour
     "pattern": ("plain", "stripes", "checker", "dots"),
     "lighting": ("bright", "dim", "warm", "cool"),
+}
+DETAIL_FACTORS: dict[str, tuple[str, ...]] = {
+    "position": ("left", "center", "right"),
     # A second, smaller object in a top corner: none, or a (colour, kind) pair as one value.
     "distractor": ("none",) + tuple(f"{c} {k}" for k in DISTRACTOR_KINDS for c in COLOURS),
     "clutter": ("none", "some", "lots"),
     "occlusion": ("none", "occluded"),
 }
-FACTORS: dict[str, tuple[str, ...]] = {**OBJECT_FACTORS, **CONTEXT_FACTORS}
+FACTORS: dict[str, tuple[str, ...]] = {**OBJECT_FACTORS, **CONTEXT_FACTORS, **DETAIL_FACTORS}
 FACTOR_NAMES: tuple[str, ...] = tuple(FACTORS)
 OBJECT_NAMES: tuple[str, ...] = tuple(OBJECT_FACTORS)
 CONTEXT_NAMES: tuple[str, ...] = tuple(CONTEXT_FACTORS)
+DETAIL_NAMES: tuple[str, ...] = tuple(DETAIL_FACTORS)
 
 # Words for object values and plain colours: the shapes world's (the first is canonical).
 SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -90,10 +96,10 @@ class Scene:
     shape: str
     colour: str
     size: str
-    position: str
     background: str
     pattern: str
     lighting: str
+    position: str
     distractor: str
     clutter: str
     occlusion: str
@@ -119,6 +125,11 @@ class Scene:
         """The context's values (CONTEXT_NAMES order)."""
         return tuple(getattr(self, n) for n in CONTEXT_NAMES)
 
+    @property
+    def details(self) -> tuple[str, ...]:
+        """The details' values (DETAIL_NAMES order)."""
+        return tuple(getattr(self, n) for n in DETAIL_NAMES)
+
     def differs_in(self, other: "Scene") -> tuple[str, ...]:
         return tuple(n for n in FACTOR_NAMES if getattr(self, n) != getattr(other, n))
 
@@ -129,6 +140,11 @@ def random_scenes(rng, n: int) -> list[Scene]:
     return [Scene(*(FACTORS[name][int(c[i])] for name, c in zip(FACTOR_NAMES, cols))) for i in range(n)]
 
 
+def fresh_details(scene: Scene, rng) -> Scene:
+    """The scene with every detail drawn anew (uniformly): the same object in the same context, another picture."""
+    return scene.replace(**{n: v[int(rng.integers(0, len(v)))] for n, v in DETAIL_FACTORS.items()})
+
+
 def scene_codes(scenes: list[Scene]):
     """(N, F) int64 value indices, one column per factor (FACTOR_NAMES order)."""
     import numpy as np
@@ -136,5 +152,6 @@ def scene_codes(scenes: list[Scene]):
     return np.array([[FACTORS[n].index(getattr(s, n)) for n in FACTOR_NAMES] for s in scenes], dtype=np.int64)
 
 
-__all__ = ["BACKGROUND_RGB", "COLOUR_RGB", "CONTEXT_FACTORS", "CONTEXT_NAMES", "FACTORS", "FACTOR_NAMES",
-           "OBJECT_FACTORS", "OBJECT_NAMES", "SYNONYMS", "Scene", "random_scenes", "scene_codes"]
+__all__ = ["BACKGROUND_RGB", "COLOUR_RGB", "CONTEXT_FACTORS", "CONTEXT_NAMES", "DETAIL_FACTORS", "DETAIL_NAMES",
+           "FACTORS", "FACTOR_NAMES", "OBJECT_FACTORS", "OBJECT_NAMES", "SYNONYMS", "Scene", "fresh_details",
+           "random_scenes", "scene_codes"]

@@ -1,18 +1,20 @@
-"""Scenes-world captions (alt-text-like: the object always, each context factor with its own probability),
-the full scene caption that names every factor, zero-shot prompts, and modification texts (the shapes world's
+"""Scenes-world captions (alt-text-like: the object always, each context factor and each detail with its own
+probability), the full scene caption that names the object and its context, zero-shot prompts, and modification texts (the shapes world's
 phrases, since a query changes only the object)."""
 from __future__ import annotations
 
 import numpy as np
 
 from lincir.world.language import _BACKGROUND, _OBJECT, _modify_phrase, _pick, _tidy
-from lincir.world.scenes.factors import (CONTEXT_NAMES, DISTRACTOR_PHRASES, DISTRACTOR_WORDS, FACTOR_NAMES,
-                                         NO_DISTRACTOR_PHRASES, OBJECT_NAMES, SYNONYMS, Scene)
+from lincir.world.scenes.factors import (CONTEXT_NAMES, DETAIL_NAMES, DISTRACTOR_PHRASES, DISTRACTOR_WORDS,
+                                         FACTOR_NAMES, NO_DISTRACTOR_PHRASES, OBJECT_NAMES, SYNONYMS, Scene)
 
-# How often a caption names each context factor (the object is always named), like alt-text that says what the
-# picture is of and only sometimes where, on what, or in which light.
-MENTION_PROB: dict[str, float] = {"position": 0.3, "background": 0.35, "pattern": 0.3, "lighting": 0.25,
-                                  "distractor": 0.3, "clutter": 0.2, "occlusion": 0.25}
+# How often a caption names each factor beyond the object (always named), like alt-text that says what the picture
+# is of, often on what and in which light, and seldom the rest. Phase 1's world (scenes-v1) named seven context
+# factors at 0.2-0.35 and counted all seven in ground truth; see docs/scenes-findings.md.
+MENTION_PROB: dict[str, float] = {"background": 0.5, "pattern": 0.4, "lighting": 0.4,
+                                  "position": 0.15, "distractor": 0.15, "clutter": 0.1, "occlusion": 0.1}
+MENTIONABLE: tuple[str, ...] = CONTEXT_NAMES + DETAIL_NAMES
 _LEAD = ("a", "a photo of a", "an image showing a", "there is a", "a picture of a", "a drawing of a",
          "a simple graphic: a", "")
 
@@ -59,14 +61,14 @@ def caption(scene: Scene, rng: np.random.Generator, mention: tuple[str, ...] | s
 
 
 def sample_caption(scene: Scene, rng: np.random.Generator, scale: float = 1.0) -> tuple[str, tuple[str, ...]]:
-    """(alt-text caption, names of the factors it names): context factor f is named with MENTION_PROB[f] x scale."""
-    draws = rng.random(len(CONTEXT_NAMES))
-    mention = {n for n, u in zip(CONTEXT_NAMES, draws) if u < min(1.0, MENTION_PROB[n] * scale)}
-    return caption(scene, rng, mention), OBJECT_NAMES + tuple(n for n in CONTEXT_NAMES if n in mention)
+    """(alt-text caption, names of the factors it names): factor f is named with MENTION_PROB[f] x scale."""
+    draws = rng.random(len(MENTIONABLE))
+    mention = {n for n, u in zip(MENTIONABLE, draws) if u < min(1.0, MENTION_PROB[n] * scale)}
+    return caption(scene, rng, mention), tuple(n for n in FACTOR_NAMES if n in OBJECT_NAMES or n in mention)
 
 
 def full_caption(scene: Scene, rng: np.random.Generator) -> str:
-    """A varied caption naming every factor: the whole scene, as text."""
+    """A varied caption naming the object and its whole context (what ground truth compares), not the details."""
     return caption(scene, rng, CONTEXT_NAMES)
 
 

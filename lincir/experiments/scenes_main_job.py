@@ -1,0 +1,263 @@
+"""The main job on the scenes world: on the comparison CLIP (M) every method of the harness (LinCIR with every
+noise and the noise literature's recipes, the Pic2Word-style and SEARLE-style phis, Slerp, the training-free
+baselines), and on every CLIP size LinCIR (no noise and the paper's) and the Pic2Word-style phi; beside them phi
+fed the reference's caption instead of its image (the headroom), caption coverage, and how much of the image
+features' variance lies off the text features' span (the why). Seeds pair the arms; results.json is
+deterministic for a config, timings.json holds the wall-clock."""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from lincir.errors import LincirError
+from lincir.experiments.main_job_config import phi_input
+from lincir.experiments.scenes_job_config import ScenesJobConfig
+from lincir.experiments.stats import mean_std, paired_differences, unpaired_difference
+from lincir.storage import atomic_write_json
+from lincir.train.run_cache import trained_phi
+
+# The shapes world's CLIP, measured the same way for the "why" contrast.
+SHAPES_CONTRAST = "shapes-clip"
+
+
+def summarise(per_seed: list[dict]) -> dict:
+    """mean_std of every metric over seeds; by_change and top1 as means."""
+    keys = [k for k in per_seed[0] if k not in ("by_change", "top1")]
+    out = {k: mean_std([m[k] for m in per_seed]) for k in keys}
+    out["by_change"] = {g: {k: statistics.fmean(m["by_change"][g][k] for m in per_seed) for k in ("R@10", "mAP@10")}
+                        for g in per_seed[0]["by_change"]}
+    roles = sorted({r for m in per_seed for r in m["top1"]})
+    out["top1"] = {r: statistics.fmean(m["top1"].get(r, 0.0) for m in per_seed) for r in roles}
+    return out
+
+
+def _clip_facts(backbone) -> dict:
+    from lincir.models.backbones import BACKBONES, asset_paths
+    from lincir.storage import read_json
+
+    params = sum(p.numel() for p in backbone.model.parameters())
+    emb = backbone.model.token_embedding.weight.numel()
+    facts = {"parameters": params, "non_embedding_parameters": params - emb}
+    spec = BACKBONES.get(backbone.name)
+    if spec is not None and spec.asset and asset_paths(spec.asset)[1].is_file():
+        meta = read_json(asset_paths(spec.asset)[1])
+        facts["zero_shot"] = meta.get("eval", {}).get("attribute")
+        facts["train_seconds"] = meta.get("train_seconds")
+    return facts
+
+
+def span_measure(backbone, images: torch.Tensor, captions: list[str]) -> dict:
+    """variance_outside_span of image features against the text features of captions."""
+    from lincir.core.modality_gap import variance_outside_span
+
+    return variance_outside_span(images, backbone.encode_texts(captions))
+
+
+def shapes_contrast(cfg: ScenesJobConfig) -> dict:
+    """The why measurement on the shapes world (its CLIP, its benchmark gallery, its phi corpus)."""
+    from lincir.eval import world_benchmark as W
+    from lincir.models.backbones import load_backbone
+    from lincir.world.data import train_captions
+
+    backbone = load_backbone(SHAPES_CONTRAST, cfg.weights, "cpu")
+    bench = W.build(cfg.size, cfg.bench_seed)
+    wf = W.features(backbone, bench)
+    return {"backbone": SHAPES_CONTRAST, "modality_gap": wf.gap,
+            "variance_outside_text_span": span_measure(backbone, wf.gallery, train_captions(cfg.span_captions, 0))}
+
+
+def backbone_results(cfg: ScenesJobConfig, name: str, out: Path, bench, progress: bool, log) -> tuple[dict, dict]:
+    """(results, seconds per run) of one CLIP size."""
+    from lincir.eval import scenes_benchmark as S
+    from lincir.eval.ranking import normalize, topk_chunked
+    from lincir.models.backbones import load_backbone
+    from lincir.world.scenes.data import train_captions
+
+    backbone = load_backbone(name, cfg.weights, "cpu")
+    wf = S.features(backbone, bench)
+    wf_alt = S.features(backbone, bench, reference="alt")
+    log(f"{name}: modality gap {wf.gap:.3f}")
+    runs = dict(cfg.runs(name))
+    phis, seconds = {}, {}
+    for run_name, tc in runs.items():
+        t = time.perf_counter()
+        phis[run_name], run, fresh = trained_phi(tc, out / "runs", progress=progress)
+        if fresh:
+            seconds[run_name] = round(time.perf_counter() - t, 2)
+        log(f"  {'trained' if fresh else 'reused'} {name} {run_name}")
+
+    def ev(method: str, phi=None, feats=wf, **options) -> dict:
+        q = S.query_features(backbone, bench, feats, method, phi, **options)
+        rankings = topk_chunked(q, normalize(feats.gallery), 50)
+        return {**S.metrics(rankings, bench), "top1": S.top1_roles(rankings, bench)}
+
+    def over_seeds(method: str, run: str, feats=wf) -> dict:
+        return summarise([ev(method, phis[f"{run}-s{s}"], feats, **phi_input(runs[f"{run}-s{s}"])
+                             if method == "lincir" else {}) for s in cfg.seeds])
+
+    full = name == cfg.comparison
+    methods = {m: summarise([ev(m)]) for m in ("image", "text", "image+text", "target-caption")}
+    if full:
+        for w in cfg.slerp_weights:
+            methods["slerp" if w == 0.5 else f"slerp (text weight {w})"] = summarise(
+                [ev("slerp", slerp_weight=w)])
+    noises = cfg.noises if full else cfg.scaling_noises
+    for noise in noises:
+        methods[f"lincir ({noise} noise)"] = over_seeds("lincir", f"lincir-{noise}")
+    for noise in ("none", "lincir"):
+        if noise in noises:
+            methods[f"lincir, full caption fed to phi ({noise} noise)"] = over_seeds("lincir-caption",
+                                                                                    f"lincir-{noise}")
+            methods[f"lincir, alt-text caption fed to phi ({noise} noise)"] = over_seeds(
+                "lincir-caption", f"lincir-{noise}", wf_alt)
+    for variant in (cfg.noise_variants if full else ()):
+        methods[f"lincir ({variant} noise)"] = over_seeds("lincir", f"lincir-{variant}")
+    methods["pic2word"] = summarise([ev("pic2word", phis[f"pic2word-s{s}"]) for s in cfg.seeds])
+    if full and cfg.searle:
+        methods["searle"] = summarise([ev("searle", phis[f"searle-s{s}"]) for s in cfg.seeds])
+
+    none = methods["lincir (none noise)"]["R@10"]
+    result = {
+        "clip": _clip_facts(backbone),
+        "modality_gap": {"gap": wf.gap, "mean_image_norm": wf.mean_image_norm},
+        "variance_outside_text_span": span_measure(backbone, wf.gallery,
+                                                    train_captions(cfg.span_captions, cfg.bench_seed)),
+        "methods": methods,
+        # Phi fed the reference's full caption (object and context, the information ground truth depends on)
+        # minus phi fed its image: what the modality gap costs, at most; paired by seed.
+        "headroom_R@10": paired_differences(methods["lincir, full caption fed to phi (none noise)"]["R@10"], none),
+        "noise_gain_R@10": {n: paired_differences(methods[f"lincir ({n} noise)"]["R@10"], none)
+                            for n in list(noises) + list(cfg.noise_variants if full else ()) if n != "none"},
+    }
+    return result, seconds
+
+
+def scaling(cfg: ScenesJobConfig, per_backbone: dict) -> dict:
+    """R@10 of the scaling arms per size, and each step up's difference (unpaired: another CLIP)."""
+    arms = [f"lincir ({n} noise)" for n in cfg.scaling_noises] + ["pic2word"]
+    out = {}
+    for arm in arms:
+        cells = {b: per_backbone[b]["methods"][arm]["R@10"] for b in cfg.backbones}
+        steps = {f"{a} -> {b}": unpaired_difference(cells[b], cells[a])
+                 for a, b in zip(cfg.backbones, cfg.backbones[1:])}
+        if len(cfg.backbones) > 2:
+            steps[f"{cfg.backbones[0]} -> {cfg.backbones[-1]}"] = unpaired_difference(cells[cfg.backbones[-1]],
+                                                                                      cells[cfg.backbones[0]])
+        out[arm] = {"R@10": cells, "differences": steps}
+    return out
+
+
+def run_scenes_job(cfg: ScenesJobConfig, out_dir: str | Path, overwrite: bool = False, progress: bool = True,
+                   log=print) -> dict:
+    """Train and evaluate everything; returns the results dict (also written to out/results.json)."""
+    from lincir.eval import scenes_benchmark as S
+    from lincir.experiments.scenes_variants import VARIANTS
+    from lincir.world.scenes.coverage import caption_coverage
+    from lincir.world.scenes.data import SCENES_VERSION, train_caption_scenes
+
+    out = Path(out_dir)
+    if (out / "results.json").exists() and not overwrite:
+        raise LincirError(f"{out}: already holds results.json; pass --overwrite to run the job again")
+    if cfg.comparison not in cfg.backbones:
+        raise LincirError(f"comparison backbone {cfg.comparison} is not among {cfg.backbones}")
+    t_job = time.perf_counter()
+    bench = S.build(cfg.size, cfg.bench_seed)
+    qs = bench.queries
+    log(f"scenes benchmark: {len(bench.gallery)} gallery images, {len(qs)} queries")
+    per_backbone, seconds = {}, {}
+    for name in cfg.backbones:
+        t = time.perf_counter()
+        per_backbone[name], seconds[name] = backbone_results(cfg, name, out, bench, progress, log)
+        seconds[f"{name} total"] = round(time.perf_counter() - t, 1)
+    caps, scenes = train_caption_scenes(cfg.world_captions, cfg.seeds[0])
+    results = {
+        "config": dataclasses.asdict(cfg),
+        "world": {"name": "scenes", "version": SCENES_VERSION},
+        "benchmark": {"gallery": len(bench.gallery), "queries": len(qs),
+                      "ground_truths_per_query": sum(len(q.ground_truth) for q in qs) / len(qs)},
+        "coverage": {
+            "train_captions": caption_coverage(caps, scenes),
+            "benchmark_reference_alt": caption_coverage([q.reference_alt_caption for q in qs], [q.reference for q in qs]),
+            "benchmark_reference_full": caption_coverage([q.reference_caption for q in qs], [q.reference for q in qs]),
+        },
+        "backbones": per_backbone,
+        "scaling_R@10": scaling(cfg, per_backbone),
+        "shapes_contrast": shapes_contrast(cfg),
+        "variants": VARIANTS,
+    }
+    timings = {"seconds": seconds, "job_seconds": time.perf_counter() - t_job, "threads": torch.get_num_threads()}
+    atomic_write_json(out / "results.json", results)
+    atomic_write_json(out / "timings.json", timings)
+    results["timings"] = timings
+    return results
+
+
+def table(results: dict) -> str:
+    """Every backbone's methods as text: R@10 mean (sample std, 95% interval) over seeds, then the headline."""
+    rows = []
+    for name, r in results["backbones"].items():
+        rows.append(f"\n{name} (modality gap {r['modality_gap']['gap']:.3f}; image variance outside the text span "
+                    f"{r['variance_outside_text_span']['fraction']:.3f})")
+        rows.append(f"{'method':52s} {'R@1':>8s} {'R@10':>20s} {'mAP@10':>8s}  n")
+        for m, cell in r["methods"].items():
+            c = cell["R@10"]
+            ci = f" +-{c['ci95']:.1f}" if c["ci95"] is not None else " (1 run)"
+            rows.append(f"{m:52s} {cell['R@1']['mean']:8.1f} {c['mean']:8.1f} ({c['std']:.1f}){ci:>8s} "
+                        f"{cell['mAP@10']['mean']:8.1f}  {c['n']}")
+        h = r["headroom_R@10"]
+        rows.append(f"headroom (full caption - image, no noise), paired: {h['mean']:+.1f} "
+                    f"(95% +-{h['ci95'] or 0:.1f}; per seed {[round(v, 1) for v in h['values']]})")
+        for n, g in r["noise_gain_R@10"].items():
+            rows.append(f"noise gain {n} - none, paired: {g['mean']:+.1f} (95% +-{g['ci95'] or 0:.1f})")
+    rows.append("\nscaling, R@10 per size:")
+    for arm, s in results["scaling_R@10"].items():
+        rows.append(f"  {arm:28s} " + "  ".join(f"{b} {c['mean']:.1f}" for b, c in s["R@10"].items()))
+    sc = results["shapes_contrast"]["variance_outside_text_span"]
+    rows.append(f"shapes world ({SHAPES_CONTRAST}): image variance outside the text span {sc['fraction']:.3f}")
+    return "\n".join(rows)
+
+
+def _cell(c: dict, signed: bool = False) -> str:
+    mean = f"{c['mean']:+.1f}" if signed else f"{c['mean']:.1f}"
+    return f"{mean} (1 run)" if c["n"] < 2 else f"{mean} ± {c['ci95']:.1f}"
+
+
+def markdown(results: dict) -> str:
+    """The job's headline tables as markdown (R@10: mean ± 95% half-width over n seeds), from results.json."""
+    b = {name: results["backbones"][name] for name in results["config"]["backbones"]}  # the config's order
+    n = len(results["config"]["seeds"])
+    lines = [f"R@10 on the scenes benchmark ({results['benchmark']['queries']} queries, "
+             f"{results['benchmark']['gallery']} gallery images); mean ± 95% interval half-width over {n} seeds "
+             f"(one run for the training-free rows)", "",
+             "| method | " + " | ".join(b) + " |", "|---|" + "---|" * len(b)]
+    names = list(dict.fromkeys(m for r in b.values() for m in r["methods"]))
+    for m in names:
+        lines.append(f"| {m} | " + " | ".join(_cell(r["methods"][m]["R@10"]) if m in r["methods"] else ""
+                                             for r in b.values()) + " |")
+    lines += ["", "| paired difference (R@10) | " + " | ".join(b) + " |", "|---|" + "---|" * len(b)]
+    lines.append("| headroom: full caption - image, no noise | " + " | ".join(
+        _cell(r["headroom_R@10"], True) for r in b.values()) + " |")
+    gains = list(dict.fromkeys(g for r in b.values() for g in r["noise_gain_R@10"]))
+    for g in gains:
+        lines.append(f"| noise: {g} - none | " + " | ".join(
+            _cell(r["noise_gain_R@10"][g], True) if g in r["noise_gain_R@10"] else "" for r in b.values()) + " |")
+    lines += ["", "| CLIP | non-embedding parameters | modality gap | image variance outside the text span |",
+              "|---|---|---|---|"]
+    for name, r in b.items():
+        lines.append(f"| {name} | {r['clip']['non_embedding_parameters'] / 1e6:.2f} M | {r['modality_gap']['gap']:.3f} "
+                     f"| {r['variance_outside_text_span']['fraction']:.3f} |")
+    sc = results["shapes_contrast"]
+    lines.append(f"| {sc['backbone']} (shapes world) | | {sc['modality_gap']:.3f} | "
+                 f"{sc['variance_outside_text_span']['fraction']:.3f} |")
+    lines += ["", "| scaling arm | " + " | ".join(
+        next(iter(results["scaling_R@10"].values()))["differences"]) + " |",
+              "|---|" + "---|" * len(next(iter(results["scaling_R@10"].values()))["differences"])]
+    for arm, s in results["scaling_R@10"].items():
+        lines.append(f"| {arm} | " + " | ".join(
+            f"{d['mean']:+.1f}" + (f" ± {d['ci95']:.1f}" if d["ci95"] is not None else "")
+            for d in s["differences"].values()) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,32 @@
+"""Every scenes-world variant tried before the current one, with the numbers it gave (R@10, single runs, phi fed
+the image and phi fed the reference's full caption, no noise, and the paper's noise minus none). These are records
+of earlier code (the world they ran on is gone from the source tree; `git show` of the commit named brings it back),
+kept so that the main job's JSON holds every variant tried, as the issue asks, not only the one that is current.
+docs/scenes-findings.md has their full tables and the commands that made them."""
+from __future__ import annotations
+
+PHASE_1_COMMIT = "ce9df22"  # the tree that holds world scenes-v1, its presets and the headroom prototype
+
+VARIANTS: list[dict] = [
+    {"name": "A", "world": "scenes-v1", "code": PHASE_1_COMMIT, "clip": "scenes-clip-s (phase 1), step 500",
+     "recipe": "groups of 16 sharing 3 random factors of 10; captions at the alt-text rates",
+     "phi_steps": 300, "seeds": [0], "image_R@10": [5.1], "full_caption_R@10": [9.7], "headroom_R@10": [4.6],
+     "paper_noise_minus_none_R@10": [1.8], "note": "context factors at chance zero-shot"},
+    {"name": "B", "world": "scenes-v1", "code": PHASE_1_COMMIT, "clip": "scenes-clip-s (phase 1), step 1000",
+     "recipe": "6 groups sharing the object and 1 context factor; CLIP captions at 2x the rates",
+     "phi_steps": 300, "seeds": [0, 1, 2], "image_R@10": [3.8, 3.9, 5.1], "full_caption_R@10": [9.7, 10.2, 11.8],
+     "headroom_R@10": [5.9, 6.3, 6.7], "paper_noise_minus_none_R@10": [-0.5, -1.3, -2.0],
+     "note": "shape starved (.28 zero-shot)"},
+    {"name": "B, phi 1,500 steps", "world": "scenes-v1", "code": PHASE_1_COMMIT,
+     "clip": "scenes-clip-s (phase 1), step 1000", "recipe": "as B", "phi_steps": 1500, "seeds": [0, 1, 2],
+     "image_R@10": [14.1, 11.7, 11.6], "full_caption_R@10": [19.3, 18.5, 19.4], "headroom_R@10": [5.2, 6.8, 7.8],
+     "paper_noise_minus_none_R@10": [-4.7, -1.7, -2.4], "note": "chosen after seeing the 300-step results"},
+    {"name": "B, phi 6,000 steps", "world": "scenes-v1", "code": PHASE_1_COMMIT,
+     "clip": "scenes-clip-s (phase 1), step 1000", "recipe": "as B", "phi_steps": 6000, "seeds": [0],
+     "image_R@10": [13.2], "full_caption_R@10": [17.8], "headroom_R@10": [4.6],
+     "paper_noise_minus_none_R@10": [-2.4], "note": "single run"},
+    {"name": "C", "world": "scenes-v1", "code": PHASE_1_COMMIT, "clip": "scenes-clip-s-c (phase 1), step 500",
+     "recipe": "3 groups sharing the object + 1 context factor, 3 sharing 4 random factors", "phi_steps": None,
+     "seeds": [], "image_R@10": [], "full_caption_R@10": [], "headroom_R@10": [],
+     "paper_noise_minus_none_R@10": [], "note": "CLIP only (shape .27 at step 500); no phi measured"},
+]

@@ -1,0 +1,121 @@
+"""The scenes main job and what it stands on: the shipped scenes CLIPs (pruned token embeddings, loaded through
+the registry), the variance-outside-the-text-span measure, the scenes corpus and image sources, and the JSON."""
+import dataclasses
+
+import pytest
+import torch
+
+from lincir.core.modality_gap import variance_outside_span
+from lincir.models.pruned_embedding import KEPT_IDS, expand_token_embedding, prune_token_embedding
+
+
+def test_prune_then_expand_gives_back_the_kept_rows_and_the_initialisation_elsewhere():
+    g = torch.Generator().manual_seed(0)
+    trained, init = torch.randn(50, 4, generator=g), torch.randn(50, 4, generator=g)
+    pruned = prune_token_embedding({"token_embedding.weight": trained, "x": torch.ones(2)}, [7, 3, 3, 49])
+    assert pruned["token_embedding.weight"].shape == (3, 4) and pruned[KEPT_IDS].tolist() == [3, 7, 49]
+    full = expand_token_embedding(pruned, init)
+    assert KEPT_IDS not in full and torch.equal(full["x"], torch.ones(2))
+    w = full["token_embedding.weight"]
+    assert torch.equal(w[[3, 7, 49]], trained[[3, 7, 49]]) and torch.equal(w[:3], init[:3])
+    with pytest.raises(ValueError):
+        prune_token_embedding({"token_embedding.weight": trained}, [50])
+    with pytest.raises(ValueError):
+        expand_token_embedding(pruned, torch.zeros(50, 5))
+    assert expand_token_embedding({"a": trained}, init) == {"a": trained}  # an unpruned state passes as it is
+
+
+def test_variance_outside_span_matches_a_projection_by_hand():
+    g = torch.Generator().manual_seed(1)
+    basis = torch.linalg.qr(torch.randn(8, 8, generator=g))[0]
+    texts = torch.randn(200, 3, generator=g) @ basis[:, :3].T  # a 3-dim span
+    inside = torch.randn(100, 3, generator=g) @ basis[:, :3].T
+    assert variance_outside_span(inside + 5 * basis[:, 0], texts, 0.999)["fraction"] < 1e-6
+    off = torch.randn(100, 5, generator=g) @ basis[:, 3:].T
+    assert variance_outside_span(off, texts, 0.999)["fraction"] > 0.999
+    mixed = torch.randn(300, 8, generator=g)
+    got = variance_outside_span(mixed, texts, 0.999)
+    # by hand: normalise, centre, project on the text side's top principal directions
+    x = torch.nn.functional.normalize(mixed.double(), dim=-1)
+    x = x - x.mean(0)
+    t = torch.nn.functional.normalize(texts.double(), dim=-1)
+    _, _, vh = torch.linalg.svd(t - t.mean(0), full_matrices=False)
+    k = got["text_dims"]
+    want = 1 - float(((x @ vh[:k].T) ** 2).sum() / (x ** 2).sum())
+    assert got["fraction"] == pytest.approx(want, abs=1e-9) and 2 <= k <= 4 and got["dims"] == 8
+
+
+def test_world_token_ids_cover_the_query_template_and_fresh_captions():
+    import open_clip
+
+    from lincir.eval.methods import DEFAULT_TEMPLATE
+    from lincir.world.clip_training import world_token_ids
+    from lincir.world.scenes.data import benchmark, train_captions
+
+    tok = open_clip.get_tokenizer("RN50")
+    kept = world_token_ids(tok, n=2000)
+    fresh = train_captions(500, seed=11, mention_scale=2.0) + [DEFAULT_TEMPLATE.format(text=q.text)
+                                                               for q in benchmark(40, seed=5).queries]
+    assert set(tok(fresh).flatten().tolist()) <= kept
+    assert len(kept) < 400  # a few hundred of the 49,408
+
+
+@pytest.mark.parametrize("name", ["scenes-clip-s", "scenes-clip-m", "scenes-clip-l"])
+def test_shipped_scenes_clips_load_through_the_registry(name):
+    from lincir.models.backbones import BACKBONES, SCENES_BACKBONES, WORLD_BACKBONES, asset_paths, load_backbone
+    from lincir.storage import read_json
+
+    assert name in SCENES_BACKBONES and name not in WORLD_BACKBONES and BACKBONES[name].world == "scenes"
+    weights, meta_path = asset_paths(BACKBONES[name].asset)
+    meta = read_json(meta_path)
+    assert not meta["partial"] and meta["config"]["world"] == "scenes" and meta["shipped"]["bytes"] == weights.stat().st_size
+    bb = load_backbone(name)
+    feats = bb.encode_texts(["a photo of a large red heart on a striped white background"])
+    assert feats.shape == (1, bb.model.text_projection.shape[1]) and torch.isfinite(feats).all()
+    # the file holds only the kept rows; the loaded model is whole
+    assert bb.model.token_embedding.weight.shape[0] == meta["shipped"]["vocab_size"]
+
+
+def test_every_shipped_world_clip_together_is_under_100_mb():
+    from lincir.models.backbones import ASSETS
+
+    total = sum(p.stat().st_size for p in ASSETS.glob("*.safetensors"))
+    assert total < 100e6, total
+
+
+def test_scenes_corpus_and_images_are_embedded_sources(tmp_path):
+    from lincir.train.config import TrainConfig
+    from lincir.train.loop import _load_captions
+    from lincir.world.scenes.data import train_captions
+
+    cfg = TrainConfig(corpus="scenes", world_captions=30, seed=2)
+    caps, key, source, sizes = _load_captions(cfg, 48)
+    assert caps == train_captions(30, seed=2) and source == "scenes:30" and sizes == [30]
+    assert key != _load_captions(dataclasses.replace(cfg, corpus="world"), 48)[1]
+    with pytest.raises(Exception, match="--corpus"):
+        TrainConfig(corpus=["scenes", "x.txt"]).validate()
+
+
+@pytest.mark.slow
+def test_scenes_job_writes_every_number_with_the_variants(tmp_path, monkeypatch):
+    monkeypatch.setenv("LINCIR_CACHE", str(tmp_path / "cache"))
+    from lincir.experiments.scenes_job_config import PRESETS
+    from lincir.experiments.scenes_main_job import run_scenes_job, table
+    from lincir.experiments.scenes_variants import VARIANTS
+
+    cfg = dataclasses.replace(PRESETS["quick"], steps=3, world_captions=200, world_images=64, oti_images=16,
+                              oti_steps=1, span_captions=200, noise_variants=("capdec",))
+    r = run_scenes_job(cfg, tmp_path / "job", progress=False, log=lambda m: None)
+    b = r["backbones"]["scenes-clip-s"]
+    for m in ("image", "image+text", "lincir (none noise)", "lincir (lincir noise)", "pic2word", "searle",
+              "lincir (capdec noise)", "lincir, full caption fed to phi (none noise)", "slerp"):
+        assert b["methods"][m]["R@10"]["n"] == (1 if m in ("image", "image+text", "slerp") else 2), m
+    assert b["headroom_R@10"]["n"] == 2 and set(b["noise_gain_R@10"]) == {"lincir", "capdec"}
+    assert 0 < b["variance_outside_text_span"]["fraction"] < 1
+    assert 0 < r["shapes_contrast"]["variance_outside_text_span"]["fraction"] < 1
+    assert set(r["scaling_R@10"]) == {"lincir (none noise)", "lincir (lincir noise)", "pic2word"}
+    assert [v["name"] for v in r["variants"]] == [v["name"] for v in VARIANTS] and len(VARIANTS) >= 5
+    assert r["coverage"]["benchmark_reference_full"]["context"] == 1.0
+    assert "headroom" in table(r)
+    with pytest.raises(Exception, match="already holds"):
+        run_scenes_job(cfg, tmp_path / "job", progress=False, log=lambda m: None)
