@@ -69,11 +69,17 @@ def test_shipped_scenes_clips_load_through_the_registry(name):
     weights, meta_path = asset_paths(BACKBONES[name].asset)
     meta = read_json(meta_path)
     assert not meta["partial"] and meta["config"]["world"] == "scenes" and meta["shipped"]["bytes"] == weights.stat().st_size
+    from safetensors.torch import load_file
+
+    stored = load_file(str(weights))  # the file holds only the kept rows, and their ids
+    rows = meta["shipped"]["token_embedding_rows_kept"]
+    assert stored[KEPT_IDS].shape == (rows,) and stored["token_embedding.weight"].shape[0] == rows < 400
     bb = load_backbone(name)
     feats = bb.encode_texts(["a photo of a large red heart on a striped white background"])
     assert feats.shape == (1, bb.model.text_projection.shape[1]) and torch.isfinite(feats).all()
-    # the file holds only the kept rows; the loaded model is whole
-    assert bb.model.token_embedding.weight.shape[0] == meta["shipped"]["vocab_size"]
+    # the loaded model is whole, and its kept rows are the file's
+    w = bb.model.token_embedding.weight
+    assert torch.equal(w[stored[KEPT_IDS]], stored["token_embedding.weight"].float())
 
 
 def test_every_shipped_world_clip_together_is_under_100_mb():
@@ -91,8 +97,12 @@ def test_scenes_corpus_and_images_are_embedded_sources(tmp_path):
     cfg = TrainConfig(corpus="scenes", world_captions=30, seed=2)
     caps, key, source, sizes = _load_captions(cfg, 48)
     assert caps == train_captions(30, seed=2) and source == "scenes:30" and sizes == [30]
-    assert key != _load_captions(dataclasses.replace(cfg, corpus="world"), 48)[1]
-    with pytest.raises(Exception, match="--corpus"):
+    from lincir.errors import LincirError
+    from lincir.train.run_cache import config_key
+
+    # the scenes world's version is in the run key; the shapes world's keys are as before (no such item)
+    assert config_key(cfg) != config_key(dataclasses.replace(cfg, corpus="world"))
+    with pytest.raises(LincirError, match="--corpus"):
         TrainConfig(corpus=["scenes", "x.txt"]).validate()
 
 

@@ -14,7 +14,9 @@ def register(sub) -> None:
     p = sub.add_parser("world-main", help="train and evaluate every method on an embedded world",
                        description=__doc__)
     p.add_argument("--world", choices=("shapes", "scenes"), default="shapes", help="which embedded world")
-    p.add_argument("--out", default="runs/world-main", help="output folder (results.json, timings.json, runs/)")
+    p.add_argument("--out", default=None,
+                   help="output folder (results.json, timings.json, runs/); default runs/world-main, "
+                        "runs/scenes-main with --world scenes")
     p.add_argument("--preset", choices=sorted(PRESETS), default="full", help="full, or quick (a smoke run)")
     p.add_argument("--seeds", type=SEED, nargs="+", help="seeds (default: the preset's)")
     p.add_argument("--steps", type=COUNT, help="training steps per run (default: the preset's)")
@@ -32,6 +34,8 @@ def run(args) -> int:
     from lincir.experiments.main_job_config import PRESETS
     from lincir.storage import ensure_writable_dir
 
+    if args.out is None:
+        args.out = "runs/scenes-main" if args.world == "scenes" else "runs/world-main"
     if args.world == "scenes":
         from lincir.experiments.scenes_job_config import PRESETS as SCENES_PRESETS
 

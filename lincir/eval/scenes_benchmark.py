@@ -25,7 +25,7 @@ def build(size: str = "full", seed: int = 0) -> SceneBench:
 
 
 def features(backbone, bench: SceneBench, gap_pairs: int = 2000, reference: str = "full") -> WorldFeatures:
-    """Features of one benchmark; reference: which caption "lincir-caption" feeds phi, "full" (every factor)
+    """Features of one benchmark; reference: which caption "lincir-caption" feeds phi, "full" (the object and context)
     or "alt" (an alt-text-like caption of the reference). Image features come from the cache."""
     def images(name: str, arr: np.ndarray) -> torch.Tensor:
         key = sha256_text("scenes", SCENES_VERSION, name, str(bench.seed), str(len(arr)))

@@ -163,7 +163,7 @@ def run_scenes_job(cfg: ScenesJobConfig, out_dir: str | Path, overwrite: bool = 
     if (out / "results.json").exists() and not overwrite:
         raise LincirError(f"{out}: already holds results.json; pass --overwrite to run the job again")
     if cfg.comparison not in cfg.backbones:
-        raise LincirError(f"comparison backbone {cfg.comparison} is not among {cfg.backbones}")
+        raise LincirError(f"comparison backbone {cfg.comparison} is not among {', '.join(cfg.backbones)}")
     t_job = time.perf_counter()
     bench = S.build(cfg.size, cfg.bench_seed)
     qs = bench.queries

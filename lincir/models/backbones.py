@@ -473,7 +473,10 @@ def load_backbone(name: str = DEFAULT_BACKBONE, weights: str = "pretrained", dev
 
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         if hasattr(model, "token_embedding"):  # a shipped world CLIP keeps only the rows its world's text uses
-            state = expand_token_embedding(state, model.token_embedding.weight)
+            try:
+                state = expand_token_embedding(state, model.token_embedding.weight)
+            except ValueError as e:
+                raise LincirError(f"{weights if weights != 'pretrained' else tag}: {e}") from None
         _fit_state(model, state, weights if weights != "pretrained" else tag, spec.arch)
     model = model.to(dev)
     return Backbone(name, model, preprocess, tokenizer, tag, dev)

@@ -5,7 +5,8 @@ them, and the rows of tokens never seen in training never received a gradient: t
 initialisation. So a shipped file keeps only the used rows ("token_embedding.weight", (k, width)) and their ids
 ("token_embedding.kept_ids"); loading fills every other row from the same seeded initialisation the training run
 started from (load_backbone builds the model under torch.manual_seed(0), as the world CLIPs were trained), which
-gives back the training run's own rows for those tokens.
+gives back the training run's own rows for those tokens, up to the float16 rounding of the unpruned file
+(`lincir world ship-clip` checks every row).
 """
 from __future__ import annotations
 

@@ -47,6 +47,10 @@ def config_key(cfg: TrainConfig) -> str:
         from lincir.data.keywords import SPANS_VERSION
 
         items["keyword_spans"] = SPANS_VERSION
+    if "scenes" in (*cfg.corpora, cfg.images, cfg.concepts):  # a changed scenes world is another run
+        from lincir.world.scenes.data import SCENES_VERSION
+
+        items["scenes_world"] = SCENES_VERSION
     if cfg.objective == "searle":  # stage 2's loss changed (NT-Xent and the concept regulariser, no MSE)
         items["searle_loss"] = 2
     return sha256_text(json.dumps(items, sort_keys=True))[:16]

@@ -51,8 +51,8 @@ class ClipTrainConfig:
     n_groups: int = 4  # groups of images sharing `shared` attribute values ...
     group_size: int = 16  # ... of this many images; the rest of the batch is random
     shared: int = 2  # random factors a group shares (beyond always_shared)
-    always_shared: tuple[int, ...] = ()  # factor columns every group shares (scenes: the object, so that only
-    # the context tells a group's members apart and context words in captions carry the signal)
+    always_shared: tuple[int, ...] = ()  # factor columns every group shares (phase 1's scenes variant B: the
+    # object, so that only the context told a group's members apart; the current presets share none)
     always_shared_groups: int | None = None  # how many of the groups share always_shared (None: all); the others
     # share `shared` + len(always_shared) random factors, so that the object is contrasted too
     lr: float = 1e-3
@@ -336,6 +336,8 @@ def ship_clip(src_dir: str | Path, preset_name: str, out_dir: str | Path, log: C
     meta = json.loads(meta_path.read_text())
     if meta.get("partial"):
         raise LincirError(f"{meta_path}: a partial run (step {meta.get('steps')}); ship a finished one")
+    if meta.get("seed") != 0:  # load_backbone refills pruned rows from the seed-0 initialisation
+        raise LincirError(f"{meta_path}: trained with seed {meta.get('seed')}; only seed-0 CLIPs can ship pruned")
     state = load_file(str(weights))
     tokenizer = open_clip.get_tokenizer(meta["model_config"])
     kept = world_token_ids(tokenizer)
@@ -353,17 +355,25 @@ def ship_clip(src_dir: str | Path, preset_name: str, out_dir: str | Path, log: C
     from lincir.world.scenes.data import train_captions as scenes_captions
 
     probe = tokenizer(scenes_captions(512, 7) + ["a photo of $ that is red"])
+    whole, rebuilt = model_from(state), model_from(pruned)
     with torch.no_grad():
-        a, b = model_from(state).encode_text(probe), model_from(pruned).encode_text(probe)
+        a, b = whole.encode_text(probe), rebuilt.encode_text(probe)
     if not torch.equal(a, b):
         raise LincirError(f"{weights}: the pruned embedding changes text features (max {float((a - b).abs().max())})")
+    # Every row, not only the probed ones: the refilled rows are the training run's own, up to float16 rounding
+    # (a CLIP whose unseen rows moved, or another initialisation, fails here).
+    gap = float((whole.token_embedding.weight - rebuilt.token_embedding.weight).abs().max())
+    if gap > 1e-4:
+        raise LincirError(f"{weights}: a refilled embedding row differs from the trained one by {gap:.2e}")
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{preset_name}.safetensors"
     atomic_write(target, lambda tmp: save_file(pruned, tmp))
     meta["shipped"] = {"token_embedding_rows_kept": len(kept), "vocab_size": int(state["token_embedding.weight"].shape[0]),
                        "bytes": target.stat().st_size, "unpruned_bytes": weights.stat().st_size,
-                       "other_rows": "the seeded initialisation (torch.manual_seed(0)), as the training run's"}
+                       "other_rows": "the seeded initialisation (torch.manual_seed(0)): the training run's own "
+                                     f"rows up to float16 rounding (max difference {gap:.1e})"}
     atomic_write_json(out / f"{preset_name}.json", meta)
     log(f"[{preset_name}] shipped {target} ({target.stat().st_size / 1e6:.1f} MB; {len(kept)} embedding rows kept "
-        f"of {meta['shipped']['vocab_size']}; text features identical on {len(probe)} probe texts)")
+        f"of {meta['shipped']['vocab_size']}; text features identical on {len(probe)} probe texts; refilled rows "
+        f"within {gap:.1e} of the trained ones)")
     return meta
