@@ -95,7 +95,7 @@ def test_scenes_corpus_and_images_are_embedded_sources(tmp_path):
     from lincir.world.scenes.data import train_captions
 
     cfg = TrainConfig(corpus="scenes", world_captions=30, seed=2)
-    caps, key, source, sizes = _load_captions(cfg, 48)
+    caps, _, source, sizes = _load_captions(cfg, 48)
     assert caps == train_captions(30, seed=2) and source == "scenes:30" and sizes == [30]
     from lincir.errors import LincirError
     from lincir.train.run_cache import config_key

@@ -85,7 +85,7 @@ def backbone_results(cfg: ScenesJobConfig, name: str, out: Path, bench, progress
     phis, seconds = {}, {}
     for run_name, tc in runs.items():
         t = time.perf_counter()
-        phis[run_name], run, fresh = trained_phi(tc, out / "runs", progress=progress)
+        phis[run_name], _, fresh = trained_phi(tc, out / "runs", progress=progress)
         if fresh:
             seconds[run_name] = round(time.perf_counter() - t, 2)
         log(f"  {'trained' if fresh else 'reused'} {name} {run_name}")
