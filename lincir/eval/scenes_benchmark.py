@@ -24,24 +24,21 @@ def build(size: str = "full", seed: int = 0) -> SceneBench:
     return benchmark(BENCH_SIZES[size], seed)
 
 
-def features(backbone, bench: SceneBench, gap_pairs: int = 2000, reference: str = "full") -> WorldFeatures:
-    """Features of one benchmark; reference: which caption "lincir-caption" feeds phi, "full" (the object and context)
-    or "alt" (an alt-text-like caption of the reference). Image features come from the cache."""
+def features(backbone, bench: SceneBench, gap_pairs: int = 2000) -> WorldFeatures:
+    """Features of one benchmark; "lincir-caption" feeds phi the reference's full caption (the object and context;
+    with_reference_captions swaps in another). Image features come from the cache."""
     def images(name: str, arr: np.ndarray) -> torch.Tensor:
         key = sha256_text("scenes", SCENES_VERSION, name, str(bench.seed), str(len(arr)))
         return torch.from_numpy(np.array(cached_image_features(
             backbone, key, lambda: encode_world_images(backbone, arr).numpy())))
 
-    if reference not in ("full", "alt"):
-        raise ValueError(f"reference: 'full' or 'alt', not {reference!r}")
     g = images("gallery", bench.gallery.images)
     refs = images("references", np.stack([q.reference_image for q in bench.queries]))
     pairs = clip_pairs(gap_pairs, seed=bench.seed, split="clip_eval")
     pi = images("gap-pairs", pairs.images)
     direction = gap_vector(pi, backbone.encode_texts(pairs.captions))
-    ref_texts = [q.reference_caption if reference == "full" else q.reference_alt_caption for q in bench.queries]
     return WorldFeatures(
-        gallery=g, references=refs, reference_captions=backbone.encode_texts(ref_texts),
+        gallery=g, references=refs, reference_captions=backbone.encode_texts([q.reference_caption for q in bench.queries]),
         target_captions=backbone.encode_texts([q.target_caption for q in bench.queries]),
         gap_direction=direction / direction.norm(), gap=float(direction.norm()),
         mean_image_norm=float(pi.norm(dim=-1).mean()))

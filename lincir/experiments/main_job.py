@@ -20,11 +20,15 @@ from lincir.train.run_cache import trained_phi
 from lincir.train.run_folder import read_log
 
 
-def _summarise(per_seed: list[dict]) -> dict:
-    keys = [k for k in per_seed[0] if k != "by_change"]
+def summarise(per_seed: list[dict]) -> dict:
+    """mean_std of every metric over seeds; by_change (and top1, where a benchmark reports it) as means."""
+    keys = [k for k in per_seed[0] if k not in ("by_change", "top1")]
     out = {k: mean_std([m[k] for m in per_seed]) for k in keys}
     out["by_change"] = {g: {k: statistics.fmean(m["by_change"][g][k] for m in per_seed) for k in ("R@10", "mAP@10")}
                         for g in per_seed[0]["by_change"]}
+    if "top1" in per_seed[0]:  # the scenes benchmark: where each query's first result comes from
+        roles = sorted({r for m in per_seed for r in m["top1"]})
+        out["top1"] = {r: statistics.fmean(m["top1"].get(r, 0.0) for m in per_seed) for r in roles}
     return out
 
 
@@ -60,22 +64,22 @@ def run_main_job(cfg: MainJobConfig, out_dir: str | Path, overwrite: bool = Fals
     def ev(method: str, phi=None, shift: float = 0.0) -> dict:
         return W.evaluate(backbone, bench, wf, method, phi, shift=shift)
 
-    methods = {m: _summarise([ev(m)]) for m in ("image", "text", "image+text", "target-caption")}
+    methods = {m: summarise([ev(m)]) for m in ("image", "text", "image+text", "target-caption")}
     for w in cfg.slerp_weights:  # training-free: one evaluation, no seeds
-        methods["slerp" if w == 0.5 else f"slerp (text weight {w})"] = _summarise(
+        methods["slerp" if w == 0.5 else f"slerp (text weight {w})"] = summarise(
             [W.evaluate(backbone, bench, wf, "slerp", slerp_weight=w)])
     for noise in cfg.noises:
-        methods[f"lincir ({noise} noise)"] = _summarise([ev("lincir", phis[f"lincir-{noise}-s{s}"])
+        methods[f"lincir ({noise} noise)"] = summarise([ev("lincir", phis[f"lincir-{noise}-s{s}"])
                                                          for s in cfg.noise_seeds(noise)])
-    methods["lincir (template masking)"] = _summarise([ev("lincir", phis[f"lincir-template-s{s}"]) for s in cfg.seeds])
-    methods["pic2word"] = _summarise([ev("pic2word", phis[f"pic2word-s{s}"]) for s in cfg.seeds])
+    methods["lincir (template masking)"] = summarise([ev("lincir", phis[f"lincir-template-s{s}"]) for s in cfg.seeds])
+    methods["pic2word"] = summarise([ev("pic2word", phis[f"pic2word-s{s}"]) for s in cfg.seeds])
     if cfg.searle:
-        methods["searle"] = _summarise([ev("searle", phis[f"searle-s{s}"]) for s in cfg.seeds])
+        methods["searle"] = summarise([ev("searle", phis[f"searle-s{s}"]) for s in cfg.seeds])
     for name in cfg.noise_variants:  # phi gets the reference feature as it was trained (C3: the gallery's mean)
-        methods[f"lincir ({name} noise)"] = _summarise(
+        methods[f"lincir ({name} noise)"] = summarise(
             [W.evaluate(backbone, bench, wf, "lincir", phis[f"lincir-{name}-s{s}"], **phi_input(runs[f"lincir-{name}-s{s}"]))
              for s in cfg.noise_seeds(name)])
-    methods["lincir, caption fed to phi"] = _summarise(
+    methods["lincir, caption fed to phi"] = summarise(
         [ev("lincir-caption", phis[f"lincir-lincir-s{s}"]) for s in cfg.seeds])
 
     shift = {noise: {str(a): mean_std([ev("lincir", phis[f"lincir-{noise}-s{s}"], shift=a)["R@10"]

@@ -7,32 +7,21 @@ deterministic for a config, timings.json holds the wall-clock."""
 from __future__ import annotations
 
 import dataclasses
-import statistics
 import time
 from pathlib import Path
 
 import torch
 
 from lincir.errors import LincirError
+from lincir.experiments.main_job import summarise
 from lincir.experiments.main_job_config import phi_input
 from lincir.experiments.scenes_job_config import ScenesJobConfig
-from lincir.experiments.stats import mean_std, paired_differences, unpaired_difference
+from lincir.experiments.stats import paired_differences, unpaired_difference
 from lincir.storage import atomic_write_json
 from lincir.train.run_cache import trained_phi
 
 # The shapes world's CLIP, measured the same way for the "why" contrast.
 SHAPES_CONTRAST = "shapes-clip"
-
-
-def summarise(per_seed: list[dict]) -> dict:
-    """mean_std of every metric over seeds; by_change and top1 as means."""
-    keys = [k for k in per_seed[0] if k not in ("by_change", "top1")]
-    out = {k: mean_std([m[k] for m in per_seed]) for k in keys}
-    out["by_change"] = {g: {k: statistics.fmean(m["by_change"][g][k] for m in per_seed) for k in ("R@10", "mAP@10")}
-                        for g in per_seed[0]["by_change"]}
-    roles = sorted({r for m in per_seed for r in m["top1"]})
-    out["top1"] = {r: statistics.fmean(m["top1"].get(r, 0.0) for m in per_seed) for r in roles}
-    return out
 
 
 def _clip_facts(backbone) -> dict:
@@ -79,7 +68,8 @@ def backbone_results(cfg: ScenesJobConfig, name: str, out: Path, bench, progress
 
     backbone = load_backbone(name, cfg.weights, "cpu")
     wf = S.features(backbone, bench)
-    wf_alt = S.features(backbone, bench, reference="alt")
+    # The same features with the alt-text reference captions (not a second pass over the images and gap pairs).
+    wf_alt = S.with_reference_captions(wf, backbone.encode_texts([q.reference_alt_caption for q in bench.queries]))
     log(f"{name}: modality gap {wf.gap:.3f}")
     runs = dict(cfg.runs(name))
     phis, seconds = {}, {}
