@@ -1,6 +1,7 @@
 """The scenes main job and what it stands on: the shipped scenes CLIPs (pruned token embeddings, loaded through
 the registry), the variance-outside-the-text-span measure, the scenes corpus and image sources, and the JSON."""
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -129,3 +130,67 @@ def test_scenes_job_writes_every_number_with_the_variants(tmp_path, monkeypatch)
     assert "headroom" in table(r)
     with pytest.raises(Exception, match="already holds"):
         run_scenes_job(cfg, tmp_path / "job", progress=False, log=lambda m: None)
+
+    # The notebooks read the results back for the same config, and run the job again for another.
+    from lincir.experiments import scenes_main_job as J
+
+    said = []
+    assert J.scenes_results(cfg, tmp_path / "job", log=said.append) == json.loads(
+        (tmp_path / "job" / "results.json").read_text(encoding="utf-8")) and "read" in said[0]
+    monkeypatch.setattr(J, "run_scenes_job", lambda c, *a, **k: {"ran": c.steps})
+    assert J.scenes_results(dataclasses.replace(cfg, steps=4), tmp_path / "job", log=said.append) == {"ran": 4}
+
+    # Every figure the notebooks draw from these results.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lincir.report import scenes_figures as SF
+
+    for draw in (SF.why_figure, SF.noise_gain_figure, SF.scaling_figure, SF.methods_figure):
+        plt.close(draw(r))
+
+
+def test_world_seed_fixes_the_data_and_leaves_earlier_run_keys_alone():
+    from lincir.train.config import TrainConfig
+    from lincir.train.loop import _load_captions
+    from lincir.train.run_cache import _data_key, config_key
+    from lincir.world.scenes.data import train_captions
+
+    free = TrainConfig(corpus="scenes", world_captions=20, seed=3)
+    fixed = dataclasses.replace(free, world_seed=0)
+    assert _load_captions(free, 48)[0] == train_captions(20, seed=3)
+    assert _load_captions(fixed, 48)[0] == train_captions(20, seed=0)  # one corpus, whatever the run's seed
+    assert _load_captions(dataclasses.replace(fixed, seed=4), 48)[0] == train_captions(20, seed=0)
+    # world_seed=None is left out of the key, so every run cached before it existed keeps its folder (these
+    # keys were computed by the code before world_seed, b434c95)
+    assert (config_key(free), config_key(TrainConfig())) == ("829f11f1ab5731ac", "ea2cd2c8360d8742")
+    assert config_key(free) != config_key(fixed) != config_key(dataclasses.replace(fixed, world_seed=1))
+    assert _data_key(fixed) == _data_key(dataclasses.replace(fixed, seed=4, noise="none"))
+    assert _data_key(free) != _data_key(dataclasses.replace(free, seed=4))
+    from lincir.errors import LincirError
+
+    with pytest.raises(LincirError, match="--world-seed"):
+        dataclasses.replace(free, world_seed=-1).validate()
+
+
+@pytest.mark.slow
+def test_trained_phis_are_the_same_bytes_with_one_or_two_workers(tmp_path, monkeypatch):
+    """Phis train on one thread each, so training them side by side in worker processes changes no bit."""
+    monkeypatch.setenv("LINCIR_CACHE", str(tmp_path / "cache"))
+    from lincir.train.config import TrainConfig
+    from lincir.train.run_cache import trained_phis
+
+    base = TrainConfig(corpus="scenes", images="scenes", backbone="scenes-clip-s", world_captions=300,
+                       world_images=64, world_seed=0, steps=4, batch_size=16, lr=1e-3, save_every=4, device="cpu")
+    cfgs = {"a": base, "b": dataclasses.replace(base, seed=1, noise="none"),
+            "c": dataclasses.replace(base, objective="pic2word", noise="none")}
+    one, secs_one = trained_phis(cfgs, tmp_path / "one", workers=1)
+    two, secs_two = trained_phis(cfgs, tmp_path / "two", workers=2)
+    assert set(secs_one) == set(cfgs) and "all, side by side" in secs_two
+    for name in cfgs:
+        for k, v in one[name].state_dict().items():
+            assert torch.equal(v, two[name].state_dict()[k]), (name, k)
+    again, secs = trained_phis(cfgs, tmp_path / "two", workers=2)  # all cached now: nothing trains
+    assert secs == {} and all(torch.equal(again["a"].state_dict()[k], v) for k, v in two["a"].state_dict().items())

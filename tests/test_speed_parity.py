@@ -13,7 +13,7 @@ from lincir.cli import main
 from lincir.core.losses import keyed_streams, reference_smp_loss, smp_loss
 from lincir.core.phi import Phi
 from lincir.core.text_encoding import TextTower, encode_text_with_pseudo_tokens, trim_padding
-from lincir.data.feature_cache import caption_targets, encode_captions
+from lincir.data.feature_cache import cached_tokens, caption_targets, encode_captions
 from lincir.data.keywords import mask_captions
 from lincir.models.backbones import load_backbone
 from lincir.speed import (bench_encoders, bench_keywords, bench_retrieval, bench_train_step, caption_word_counts,
@@ -100,6 +100,16 @@ def test_cached_targets_equal_fresh_full_context_encodings(backbone):
     assert np.abs(first - fresh).max() < 1e-5
     assert np.array_equal(np.asarray(second), first)
     assert np.abs(encode_captions(backbone, captions, batch_size=7) - fresh).max() < 1e-5  # any batching
+
+
+def test_cached_tokens_equal_the_tokenizer_and_are_read_back(backbone):
+    texts = [c.replace("a ", "a $ ", 1) for c in realistic_captions(30, seed=5)]
+    first = cached_tokens(backbone, texts, chunk=7)  # chunked, computed, written
+    again = cached_tokens(backbone, texts)  # read back from disk
+    direct = backbone.tokenizer(texts)
+    assert first.dtype == again.dtype == direct.dtype == torch.int64
+    assert torch.equal(first, direct) and torch.equal(again, direct)
+    assert not torch.equal(cached_tokens(backbone, texts[1:] + texts[:1]), direct)  # other texts, other entry
 
 
 def test_fast_loss_equals_reference_loss_with_gradients(backbone):

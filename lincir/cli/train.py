@@ -21,6 +21,7 @@ HELP = {
     "world_captions": "number of shapes-world captions when --corpus world",
     "images": "pic2word: a folder of images, or 'world' for rendered shapes-world images",
     "world_images": "number of rendered images when --images world",
+    "world_seed": "seed of the embedded world's data (captions, images, concept phrases); default: --seed",
     "steps": "optimiser steps",
     "batch_size": "captions (or images) per step and process; global batch = this x processes",
     "lr": "AdamW learning rate",
@@ -64,6 +65,7 @@ HELP = {
 # Parse-time range checks (one line from argparse); TrainConfig.validate repeats them for library callers.
 CHECKS = {
     "seed": SEED, "steps": COUNT, "batch_size": COUNT, "world_captions": COUNT, "world_images": COUNT,
+    "world_seed": SEED,
     "warmup_steps": NON_NEGATIVE, "log_every": COUNT, "save_every": COUNT, "val_every": NON_NEGATIVE,
     "lr": POSITIVE, "weight_decay": NON_NEGATIVE_FLOAT, "noise_scale": NON_NEGATIVE_FLOAT, "dropout": RATE,
     "max_seconds": POSITIVE, "device": device,

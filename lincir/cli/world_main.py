@@ -23,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--weights", default="pretrained", help="world CLIP weights: pretrained (shipped) or random")
     p.add_argument("--overwrite", action="store_true", help="run again over an existing results.json")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--workers", type=COUNT, default=2,
+                   help="scenes: phis trained side by side, one thread each (results do not depend on it; "
+                        "default 2)")
     p.set_defaults(func=run)
 
 
@@ -57,7 +60,8 @@ def run(args) -> int:
     if args.world == "scenes":
         from lincir.experiments.scenes_main_job import run_scenes_job, table as scenes_table
 
-        results = run_scenes_job(cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+        results = run_scenes_job(cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress,
+                                 workers=args.workers)
         print(scenes_table(results))
         print(f"results: {args.out}/results.json; {results['timings']['job_seconds']:.0f}s")
         return 0

@@ -33,6 +33,17 @@ def cached_array(kind: str, key: str, compute: Callable[[], np.ndarray], use_cac
     return _cached_array(key, kind, compute, use_cache)
 
 
+def cached_tokens(backbone, texts: list[str], use_cache: bool = True, chunk: int = 8192) -> torch.Tensor:
+    """(N, context) int64 token ids of texts, tokenized once per (backbone, texts) and kept on disk as int32:
+    the runs of one seed share their masked texts whatever their noise, and BPE in Python is slow."""
+    def compute() -> np.ndarray:
+        ids = torch.cat([backbone.tokenizer(texts[i:i + chunk]) for i in range(0, len(texts), chunk)])
+        return ids.numpy().astype(np.int32)
+
+    key = sha256_text("tokens-v1", backbone.fingerprint(), str(len(texts)), *texts)
+    return torch.from_numpy(np.array(_cached_array(key, "tokens", compute, use_cache), dtype=np.int64))
+
+
 def token_lengths(backbone, captions: list[str], chunk: int = 4096) -> torch.Tensor:
     """Tokens per caption (start and end of text included; the full context for towers that must not be
     trimmed), for length bucketing."""

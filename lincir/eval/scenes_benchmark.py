@@ -15,7 +15,7 @@ from lincir.data.feature_cache import cached_image_features
 from lincir.eval.world_benchmark import WorldFeatures, evaluate, metrics, query_features  # noqa: F401 (re-exported)
 from lincir.storage import sha256_text
 from lincir.world.pixels import encode_world_images
-from lincir.world.scenes.data import BENCH_SIZES, SCENES_VERSION, SceneBench, benchmark, clip_pairs
+from lincir.world.scenes.data import BENCH_SIZES, SCENES_VERSION, SceneBench, benchmark, shared_clip_pairs
 
 
 @lru_cache(maxsize=4)
@@ -34,7 +34,7 @@ def features(backbone, bench: SceneBench, gap_pairs: int = 2000) -> WorldFeature
 
     g = images("gallery", bench.gallery.images)
     refs = images("references", np.stack([q.reference_image for q in bench.queries]))
-    pairs = clip_pairs(gap_pairs, seed=bench.seed, split="clip_eval")
+    pairs = shared_clip_pairs(gap_pairs, seed=bench.seed, split="clip_eval")
     pi = images("gap-pairs", pairs.images)
     direction = gap_vector(pi, backbone.encode_texts(pairs.captions))
     return WorldFeatures(

@@ -22,8 +22,12 @@ class ScenesJobConfig:
     steps: int = 300  # the shapes main job's phi recipe
     batch_size: int = 64
     lr: float = 1e-3
-    world_captions: int = 20000  # phi's corpus: scenes train captions of the run's seed
+    world_captions: int = 20000  # phi's corpus: scenes train captions
     world_images: int = 6000  # the image-trained baselines' scenes
+    # One data set for every seed (as a real corpus is one), drawn at this seed; the seeds vary phi's
+    # initialisation, caption order, masking draw, noise and dropout. None: each seed draws its own data (the
+    # first phase-2 run, kept in `variants` as "D, data per seed").
+    world_seed: int | None = 0
     noises: tuple[str, ...] = ("none", "lincir", "gaussian", "uniform", "bernoulli")  # on `comparison`
     scaling_noises: tuple[str, ...] = ("none", "lincir")  # LinCIR's arms on every size (with Pic2Word-style)
     noise_variants: tuple[str, ...] = ("capdec", "c3")  # on `comparison`
@@ -42,7 +46,7 @@ class ScenesJobConfig:
         base = TrainConfig(backbone=backbone, weights=self.weights, corpus="scenes", images="scenes",
                            concepts="scenes", steps=self.steps, lr=self.lr, batch_size=self.batch_size,
                            world_captions=self.world_captions, world_images=self.world_images,
-                           save_every=self.steps, log_every=max(1, self.steps // 10), device="cpu")
+                           world_seed=self.world_seed, save_every=self.steps, log_every=max(1, self.steps // 10), device="cpu")
         full = backbone == self.comparison
         out = []
         for seed in self.seeds:

@@ -18,7 +18,7 @@ from lincir.experiments.main_job_config import phi_input
 from lincir.experiments.scenes_job_config import ScenesJobConfig
 from lincir.experiments.stats import paired_differences, unpaired_difference
 from lincir.storage import atomic_write_json
-from lincir.train.run_cache import trained_phi
+from lincir.train.run_cache import trained_phis
 
 # The shapes world's CLIP, measured the same way for the "why" contrast.
 SHAPES_CONTRAST = "shapes-clip"
@@ -59,7 +59,8 @@ def shapes_contrast(cfg: ScenesJobConfig) -> dict:
             "variance_outside_text_span": span_measure(backbone, wf.gallery, train_captions(cfg.span_captions, 0))}
 
 
-def backbone_results(cfg: ScenesJobConfig, name: str, out: Path, bench, progress: bool, log) -> tuple[dict, dict]:
+def backbone_results(cfg: ScenesJobConfig, name: str, out: Path, bench, progress: bool, log,
+                     workers: int = 1) -> tuple[dict, dict]:
     """(results, seconds per run) of one CLIP size."""
     from lincir.eval import scenes_benchmark as S
     from lincir.eval.ranking import normalize, topk_chunked
@@ -72,13 +73,9 @@ def backbone_results(cfg: ScenesJobConfig, name: str, out: Path, bench, progress
     wf_alt = S.with_reference_captions(wf, backbone.encode_texts([q.reference_alt_caption for q in bench.queries]))
     log(f"{name}: modality gap {wf.gap:.3f}")
     runs = dict(cfg.runs(name))
-    phis, seconds = {}, {}
-    for run_name, tc in runs.items():
-        t = time.perf_counter()
-        phis[run_name], _, fresh = trained_phi(tc, out / "runs", progress=progress)
-        if fresh:
-            seconds[run_name] = round(time.perf_counter() - t, 2)
-        log(f"  {'trained' if fresh else 'reused'} {name} {run_name}")
+    phis, seconds = trained_phis(runs, out / "runs", workers, progress=progress, log=log)
+    log(f"  {name}: {len(runs)} phis ({len(runs) - len(seconds)} reused)" if workers <= 1 else
+        f"  {name}: {len(runs)} phis")
 
     def ev(method: str, phi=None, feats=wf, **options) -> dict:
         q = S.query_features(backbone, bench, feats, method, phi, **options)
@@ -142,8 +139,9 @@ def scaling(cfg: ScenesJobConfig, per_backbone: dict) -> dict:
 
 
 def run_scenes_job(cfg: ScenesJobConfig, out_dir: str | Path, overwrite: bool = False, progress: bool = True,
-                   log=print) -> dict:
-    """Train and evaluate everything; returns the results dict (also written to out/results.json)."""
+                   log=print, workers: int = 2) -> dict:
+    """Train and evaluate everything; returns the results dict (also written to out/results.json). Phis train
+    on one thread each, `workers` side by side: the results do not depend on `workers`."""
     from lincir.eval import scenes_benchmark as S
     from lincir.experiments.scenes_variants import VARIANTS
     from lincir.world.scenes.coverage import caption_coverage
@@ -161,9 +159,10 @@ def run_scenes_job(cfg: ScenesJobConfig, out_dir: str | Path, overwrite: bool = 
     per_backbone, seconds = {}, {}
     for name in cfg.backbones:
         t = time.perf_counter()
-        per_backbone[name], seconds[name] = backbone_results(cfg, name, out, bench, progress, log)
+        per_backbone[name], seconds[name] = backbone_results(cfg, name, out, bench, progress, log, workers)
         seconds[f"{name} total"] = round(time.perf_counter() - t, 1)
-    caps, scenes = train_caption_scenes(cfg.world_captions, cfg.seeds[0])
+    # phi's corpus: the one data set when the world seed is fixed, else the first seed's
+    caps, scenes = train_caption_scenes(cfg.world_captions, cfg.seeds[0] if cfg.world_seed is None else cfg.world_seed)
     results = {
         "config": dataclasses.asdict(cfg),
         "world": {"name": "scenes", "version": SCENES_VERSION},
@@ -179,7 +178,8 @@ def run_scenes_job(cfg: ScenesJobConfig, out_dir: str | Path, overwrite: bool = 
         "shapes_contrast": shapes_contrast(cfg),
         "variants": VARIANTS,
     }
-    timings = {"seconds": seconds, "job_seconds": time.perf_counter() - t_job, "threads": torch.get_num_threads()}
+    timings = {"seconds": seconds, "job_seconds": time.perf_counter() - t_job, "threads": torch.get_num_threads(),
+               "workers": workers}
     atomic_write_json(out / "results.json", results)
     atomic_write_json(out / "timings.json", timings)
     results["timings"] = timings
@@ -251,3 +251,23 @@ def markdown(results: dict) -> str:
             f"{d['mean']:+.1f}" + (f" ± {d['ci95']:.1f}" if d["ci95"] is not None else "")
             for d in s["differences"].values()) + " |")
     return "\n".join(lines)
+
+
+def scenes_results(cfg: ScenesJobConfig, out_dir: str | Path, workers: int = 2, progress: bool = True,
+                   log=print) -> dict:
+    """The job's results for cfg: out/results.json when it was written for this very config and world version,
+    else the job run now (every phi already in out/runs is reused, so a second notebook pays only for what is
+    missing)."""
+    import json
+
+    from lincir.storage import read_json
+    from lincir.world.scenes.data import SCENES_VERSION
+
+    path = Path(out_dir) / "results.json"
+    if path.is_file():
+        saved = read_json(path)
+        if saved.get("config") == json.loads(json.dumps(dataclasses.asdict(cfg))) and \
+                saved.get("world", {}).get("version") == SCENES_VERSION:
+            log(f"scenes main job: read {path} (written for this config)")
+            return saved
+    return run_scenes_job(cfg, out_dir, overwrite=True, progress=progress, log=log, workers=workers)

@@ -6,6 +6,7 @@ docs/scenes-findings.md has their full tables and the commands that made them.""
 from __future__ import annotations
 
 PHASE_1_COMMIT = "ce9df22"  # the tree that holds world scenes-v1, its presets and the headroom prototype
+DATA_PER_SEED_COMMIT = "b434c95"  # world scenes-v2, the main job drawing each seed's own captions and images
 
 VARIANTS: list[dict] = [
     {"name": "A", "world": "scenes-v1", "code": PHASE_1_COMMIT, "clip": "scenes-clip-s (phase 1), step 500",
@@ -29,4 +30,13 @@ VARIANTS: list[dict] = [
      "recipe": "3 groups sharing the object + 1 context factor, 3 sharing 4 random factors", "phi_steps": None,
      "seeds": [], "image_R@10": [], "full_caption_R@10": [], "headroom_R@10": [],
      "paper_noise_minus_none_R@10": [], "note": "CLIP only (shape .27 at step 500); no phi measured"},
+    # Phase 2's first main job (world scenes-v2, the same CLIPs as now): each seed drew its own corpus and image
+    # pool. The current job fixes the data (world_seed 0) and varies the rest; these are the M CLIP's numbers
+    # of that run (`git show b434c95:figures/scenes_main_job.json` has every size and arm).
+    {"name": "D, data per seed", "world": "scenes-v2", "code": DATA_PER_SEED_COMMIT, "clip": "scenes-clip-m",
+     "recipe": "groups of 16 sharing 3 random factors of 10; CLIP captions at 2x the rates; 1,000 steps",
+     "phi_steps": 300, "seeds": [0, 1, 2, 3, 4], "image_R@10": [11.5, 10.3, 11.2, 10.8, 13.0],
+     "full_caption_R@10": [20.7, 21.0, 21.4, 22.0, 22.6], "headroom_R@10": [9.2, 10.7, 10.2, 11.2, 9.6],
+     "paper_noise_minus_none_R@10": [-1.2, -1.3, -2.8, -1.6, -1.8],
+     "note": "each seed its own data; S: headroom +5.3, noise -1.8; L: headroom +9.8, noise -3.8 (means of 5)"},
 ]

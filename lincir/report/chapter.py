@@ -23,16 +23,19 @@ class Notebook:
 
 CHAPTER: tuple[Notebook, ...] = (
     Notebook("01_modality_gap", "The modality gap",
-             "How far apart are a CLIP's image and text features, and can noise on text features reach the images?",
+             "How far apart are a CLIP's image and text features, can noise on text features reach the images, "
+             "and what does the gap cost phi when images hold more than their captions (the scenes world)?",
              "the paper's motivation for the noise (the modality gap, after Liang et al., NeurIPS 2022)"),
     Notebook("02_train_lincir", "Training LinCIR on text only",
              "How does Self-Masking Projection turn a caption into its own training example?",
              "the method: Self-Masking Projection and the training of phi"),
     Notebook("03_ablations", "Ablations",
-             "What is each part of the recipe worth: the noise and its form, the masking, the training length?",
+             "What is each part of the recipe worth: the noise and its form, the masking, the training length; "
+             "and, on the scenes world, noise at the natural gap and the CLIP's size?",
              "the ablation studies (noise distributions, masking strategies)"),
     Notebook("04_results", "Results",
-             "How does LinCIR compare with every other method, and which of the paper's claims hold here?",
+             "How does LinCIR compare with every other method, on the shapes world and on the scenes world, "
+             "and which of the paper's claims hold here?",
              "the main results tables (CIRCO, CIRR, FashionIQ, GeneCIS) and the comparison with Pic2Word and SEARLE"),
     Notebook("05_efficiency", "Efficiency",
              "What does training on language alone save in data, encoder time and training cost?",

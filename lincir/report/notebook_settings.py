@@ -35,6 +35,11 @@ class Settings:
         return self.runs / "world-main"
 
     @property
+    def scenes_job_dir(self) -> Path:
+        """Where the scenes world's main job (notebooks 01, 03 and 04 read it) and its phis live."""
+        return self.runs / "scenes-main"
+
+    @property
     def phi_root(self) -> Path:
         """The run folders of trained phis: one per training config, shared by all notebooks."""
         return self.main_job_dir / "runs"
@@ -83,6 +88,26 @@ def main_job_config(quick: bool, backbone: str = "shapes-clip", weights: str = "
     from lincir.experiments.main_job_config import PRESETS
 
     return dataclasses.replace(PRESETS["quick" if quick else "full"], backbone=backbone, weights=weights, **changes)
+
+
+def scenes_results(s: Settings, log=print) -> dict:
+    """The scenes world's main job for this mode (the "quick" or "full" preset): read back when it was already
+    run for that preset, else run now (its phis are reused across notebooks); copied to figures/ as
+    scenes_main_job.json (and its timings, when run now)."""
+    from lincir.experiments.scenes_job_config import PRESETS
+    from lincir.experiments.scenes_main_job import scenes_results as job_results
+    from lincir.storage import atomic_write_json
+
+    def summary(line: str) -> None:  # one line per CLIP size, not one per trained phi
+        if not line.startswith("  trained"):
+            log(line)
+
+    results = job_results(PRESETS["quick" if s.quick else "full"], s.scenes_job_dir, progress=False, log=summary)
+    # Beside the notebooks' figures, as every saved number is (the README's tables are drawn from this file).
+    atomic_write_json(s.figures / "scenes_main_job.json", {k: v for k, v in results.items() if k != "timings"})
+    if "timings" in results:
+        atomic_write_json(s.figures / "scenes_main_job_timings.json", results["timings"])
+    return results
 
 
 # ---------------------------------------------------------------- parameter checks (one-line errors)

@@ -176,7 +176,7 @@ FAMILIES = {"training-free": "#949494", "LinCIR (text-trained)": "#0173b2", "ima
 
 def method_family(name: str) -> str:
     """The family of a method row of the main job's table."""
-    if name in ("target-caption", "lincir, caption fed to phi"):
+    if name == "target-caption" or "caption fed to phi" in name:
         return "reference (not a method)"
     if name.startswith("lincir"):
         return "LinCIR (text-trained)"

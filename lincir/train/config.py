@@ -32,6 +32,9 @@ class TrainConfig:
     world_captions: int = 20000  # corpus size when the corpus is an embedded world's
     images: str = "world"  # pic2word, searle: a folder of images, or an embedded world's ("world", "scenes")
     world_images: int = 6000
+    world_seed: int | None = None  # the embedded world's data draw (captions, images, concepts); None: `seed`.
+    # A fixed world_seed is one dataset shared by every seed, as a real corpus is; seeds then vary phi's
+    # initialisation, the caption order, the masking draw, noise and dropout.
     steps: int = 1000
     batch_size: int = 64  # per process; the global batch is batch_size x processes
     lr: float = 1e-4
@@ -87,6 +90,7 @@ class TrainConfig:
             (self.val_every >= 0, "--val-every", "non-negative"),
             (self.world_captions >= 1, "--world-captions", "at least 1"),
             (self.world_images >= 1, "--world-images", "at least 1"),
+            (self.world_seed is None or self.world_seed >= 0, "--world-seed", "0 or more"),
             (self.corpus_format in ("auto", "txt", "tsv", "csv", "parquet"), "--corpus-format",
              "auto, txt, tsv, csv or parquet"),
             (self.template.count("$") == 1, "--template", "a text holding the placeholder $ once"),
@@ -115,6 +119,11 @@ class TrainConfig:
                 shown = value if value is not None else getattr(self, option[2:].replace("-", "_"))
                 raise LincirError(f"{option}: {shown!r} is out of range (must be {want})")
 
+
+    @property
+    def data_seed(self) -> int:
+        """The seed of an embedded world's data draw: world_seed when set, else the run's seed."""
+        return self.seed if self.world_seed is None else self.world_seed
 
     @property
     def corpora(self) -> list[str]:

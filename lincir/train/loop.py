@@ -81,7 +81,7 @@ class _Data:
     """What one objective draws batches from."""
 
     def __init__(self, cfg: TrainConfig, backbone, progress: bool, loaded: tuple[list[str], str, str, list[int]] | None = None):
-        from lincir.data.feature_cache import caption_targets, token_lengths
+        from lincir.data.feature_cache import cached_tokens, caption_targets, token_lengths
         from lincir.data.keywords import mask_captions
 
         self.cfg = cfg
@@ -96,7 +96,7 @@ class _Data:
             # Token the masked texts once when they fit in memory (world corpora); else per batch.
             self.tokens = None
             if self.n * backbone.context_length <= PRETOKENIZE_MAX_IDS:
-                self.tokens = torch.cat([backbone.tokenizer(self.masked[i:i + 8192]) for i in range(0, self.n, 8192)])
+                self.tokens = cached_tokens(backbone, self.masked, use_cache=cfg.cache_targets)
                 lengths = backbone.lengths(self.tokens) if cfg.bucket else None
             else:
                 lengths = token_lengths(backbone, self.masked) if cfg.bucket else None
@@ -162,7 +162,7 @@ def _load_captions(cfg: TrainConfig, context_length: int) -> tuple[list[str], st
         else:
             from lincir.world.scenes.data import train_captions
 
-        captions = train_captions(cfg.world_captions, seed=cfg.seed)
+        captions = train_captions(cfg.world_captions, seed=cfg.data_seed)
         return captions, sha256_text(*captions), f"{cfg.corpora[0]}:{cfg.world_captions}", [len(captions)]
     from lincir.data.corpus import read_captions
 
@@ -190,9 +190,17 @@ def _load_image_features(cfg: TrainConfig, backbone, progress: bool) -> tuple[to
 
     if cfg.images in EMBEDDED:
         make = world_image_features if cfg.images == "world" else scenes_image_features
-        return torch.from_numpy(np.array(make(backbone, cfg.world_images, cfg.seed))), \
+        return torch.from_numpy(np.array(make(backbone, cfg.world_images, cfg.data_seed))), \
             f"{cfg.images}:{cfg.world_images}"
     return torch.from_numpy(np.array(image_folder_features(backbone, cfg.images, progress))), str(cfg.images)
+
+
+def prepare_data(cfg: TrainConfig, progress: bool = False) -> None:
+    """Fill the on-disk caches a run reads (keyword spans, caption targets and tokens, image features) without
+    training: runs that share these data, trained side by side, then read them, not each compute them."""
+    cfg.validate()
+    check_weights_available(cfg.backbone, cfg.weights)
+    _Data(cfg, load_backbone(cfg.backbone, cfg.weights, dist.device_for_rank(cfg.device)), progress)
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, overwrite: bool = False,

@@ -32,11 +32,11 @@ def concept_bank(cfg: TrainConfig) -> dict[str, list[str]]:
     if cfg.concepts == "world":
         from lincir.world.concepts import world_concepts
 
-        return world_concepts(cfg.seed)
+        return world_concepts(cfg.data_seed)
     if cfg.concepts == "scenes":
         from lincir.world.scenes.concepts import scenes_concepts
 
-        return scenes_concepts(cfg.seed)
+        return scenes_concepts(cfg.data_seed)
     return read_concepts(cfg.concepts)
 
 

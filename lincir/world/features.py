@@ -25,9 +25,9 @@ def scenes_image_features(backbone, n: int, seed: int) -> np.ndarray:
     from lincir.data.feature_cache import cached_image_features
     from lincir.storage import sha256_text
     from lincir.world.pixels import encode_world_images
-    from lincir.world.scenes.data import SCENES_VERSION, clip_pairs
+    from lincir.world.scenes.data import SCENES_VERSION, shared_clip_pairs
 
     scenes_seed = seed + WORLD_PIC2WORD_SEED_OFFSET
     key = sha256_text("scenes-pic2word", SCENES_VERSION, str(n), str(scenes_seed))
     return cached_image_features(
-        backbone, key, lambda: encode_world_images(backbone, clip_pairs(n, seed=scenes_seed).images).numpy())
+        backbone, key, lambda: encode_world_images(backbone, shared_clip_pairs(n, seed=scenes_seed).images).numpy())

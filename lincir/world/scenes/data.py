@@ -8,6 +8,7 @@ worlds) are independent streams.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -30,8 +31,13 @@ def split_rng(split: str, seed: int) -> np.random.Generator:
 
 def train_captions(n: int, seed: int = 0, mention_scale: float = 1.0) -> list[str]:
     """LinCIR's text-only corpus on the scenes world: n alt-text-like captions of random scenes."""
+    return list(_train_captions(n, seed, mention_scale))
+
+
+@lru_cache(maxsize=2)  # the runs of a job share one corpus: drawn once per process
+def _train_captions(n: int, seed: int, mention_scale: float) -> tuple[str, ...]:
     rng = split_rng("train_captions", seed)
-    return [sample_caption(s, rng, mention_scale)[0] for s in random_scenes(rng, n)]
+    return tuple(sample_caption(s, rng, mention_scale)[0] for s in random_scenes(rng, n))
 
 
 def train_caption_scenes(n: int, seed: int = 0, mention_scale: float = 1.0) -> tuple[list[str], list[Scene]]:
@@ -48,6 +54,10 @@ def clip_pairs(n: int, seed: int = 0, split: str = "clip_pairs", mention_scale: 
     images = render_many(scenes, rng)
     texts = [sample_caption(s, rng, mention_scale) for s in scenes]
     return Pairs(images, [t for t, _ in texts], scenes, [m for _, m in texts])
+
+
+# The same rendered pool for every CLIP size of a job (callers must not change its arrays).
+shared_clip_pairs = lru_cache(maxsize=2)(clip_pairs)
 
 
 @dataclass
