@@ -95,6 +95,8 @@ def trained_phis(cfgs: dict[str, TrainConfig], root: str | Path, workers: int = 
             data = _data_key(cfgs[name])
             if data not in seen:
                 seen.add(data)
+                # A SEARLE run's data would include its stage 1 (textual inversion), which is training and
+                # belongs to the worker; prepared as Pic2Word's, only the image features it shares are filled.
                 prepare_data(dataclasses.replace(cfgs[name], objective="pic2word")
                              if cfgs[name].objective == "searle" else cfgs[name], progress)
         t = time.perf_counter()
