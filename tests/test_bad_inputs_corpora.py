@@ -253,3 +253,10 @@ def test_distinct_tokenizer_gives_the_same_ids():
     texts = ["a red cube", "a ball", "a red cube", "", "a ball"]
     assert torch.equal(_DistinctTokenizer(raw)(texts), raw(texts))
     assert _DistinctTokenizer(raw).context_length == raw.context_length
+    # Remembered texts: a later call mixing seen and new texts, and one after the memo restarts, are exact too.
+    tok = _DistinctTokenizer(raw)
+    tok.MEMO_TEXTS = 4
+    tok(texts)
+    for later in (["a ball", "a blue sphere", "a red cube"], ["one", "two", "three", "a ball", "a ball"], []):
+        assert torch.equal(tok(later), raw(later))
+    assert len(tok._memo) <= 5

@@ -128,6 +128,8 @@ def test_scenes_job_writes_every_number_with_the_variants(tmp_path, monkeypatch)
     assert [v["name"] for v in r["variants"]] == [v["name"] for v in VARIANTS] and len(VARIANTS) >= 5
     assert r["coverage"]["benchmark_reference_full"]["context"] == 1.0
     assert "headroom" in table(r)
+    assert r["timings"]["training"]["phis_trained_now"] == len(cfg.runs("scenes-clip-s"))
+    assert cfg.corpus_seed == cfg.world_seed == 0
     with pytest.raises(Exception, match="already holds"):
         run_scenes_job(cfg, tmp_path / "job", progress=False, log=lambda m: None)
 
@@ -155,7 +157,8 @@ def test_scenes_job_writes_every_number_with_the_variants(tmp_path, monkeypatch)
 def test_world_seed_fixes_the_data_and_leaves_earlier_run_keys_alone():
     from lincir.train.config import TrainConfig
     from lincir.train.loop import _load_captions
-    from lincir.train.run_cache import _data_key, config_key
+    from lincir.train.loop import data_key as _data_key
+    from lincir.train.run_cache import config_key
     from lincir.world.scenes.data import train_captions
 
     free = TrainConfig(corpus="scenes", world_captions=20, seed=3)
@@ -186,11 +189,11 @@ def test_trained_phis_are_the_same_bytes_with_one_or_two_workers(tmp_path, monke
                        world_images=64, world_seed=0, steps=4, batch_size=16, lr=1e-3, save_every=4, device="cpu")
     cfgs = {"a": base, "b": dataclasses.replace(base, seed=1, noise="none"),
             "c": dataclasses.replace(base, objective="pic2word", noise="none")}
-    one, secs_one = trained_phis(cfgs, tmp_path / "one", workers=1)
-    two, secs_two = trained_phis(cfgs, tmp_path / "two", workers=2)
-    assert set(secs_one) == set(cfgs) and "all, side by side" in secs_two
+    one, done_one = trained_phis(cfgs, tmp_path / "one", workers=1)
+    two, done_two = trained_phis(cfgs, tmp_path / "two", workers=2)
+    assert done_one.trained == done_two.trained == list(cfgs) and done_two.seconds > 0
     for name in cfgs:
         for k, v in one[name].state_dict().items():
             assert torch.equal(v, two[name].state_dict()[k]), (name, k)
-    again, secs = trained_phis(cfgs, tmp_path / "two", workers=2)  # all cached now: nothing trains
-    assert secs == {} and all(torch.equal(again["a"].state_dict()[k], v) for k, v in two["a"].state_dict().items())
+    again, done = trained_phis(cfgs, tmp_path / "two", workers=2)  # all cached now: nothing trains
+    assert done.trained == [] and done.seconds == 0 and all(torch.equal(again["a"].state_dict()[k], v) for k, v in two["a"].state_dict().items())

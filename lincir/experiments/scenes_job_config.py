@@ -39,6 +39,11 @@ class ScenesJobConfig:
     bench_seed: int = 0
     span_captions: int = 5000  # text features whose span the "why" measurement projects image features on
 
+    @property
+    def corpus_seed(self) -> int:
+        """The seed phi's corpus is drawn at (the world seed, else the first seed's: TrainConfig.data_seed)."""
+        return self.runs(self.comparison)[0][1].data_seed
+
     def runs(self, backbone: str) -> list[tuple[str, TrainConfig]]:
         """(run name, training config) of every phi the job trains on one backbone."""
         from lincir.core.noise import DEFAULT_SCALES

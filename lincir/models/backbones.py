@@ -87,21 +87,31 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 class _DistinctTokenizer:
-    """open_clip's tokenizer, run once per distinct text of a call: token ids are a pure function of the text,
-    so a corpus of many duplicates tokenises in the time of its distinct captions (exact, same ids)."""
+    """open_clip's tokenizer, run once per distinct text: token ids are a pure function of the text, so a corpus
+    of many duplicates tokenises in the time of its distinct captions, and a text seen before (an evaluation's
+    query prompts, scored once per trained phi) is not tokenised again (exact, same ids)."""
+
+    MEMO_TEXTS = 100_000  # remembered texts (a row of context_length ids each); the memo restarts when full
 
     def __init__(self, tokenizer):
         self._tok = tokenizer
+        self._memo: dict[str, torch.Tensor] = {}
 
     def __call__(self, texts, *args, **kwargs) -> torch.Tensor:
         if isinstance(texts, str) or args or kwargs:
             return self._tok(texts, *args, **kwargs)
         texts = list(texts)
         unique = list(dict.fromkeys(texts))
-        if len(unique) == len(texts):
+        new = [t for t in unique if t not in self._memo]
+        if new:
+            if len(self._memo) + len(new) > self.MEMO_TEXTS:
+                self._memo = {}
+                new = unique
+            for t, row in zip(new, self._tok(new)):
+                self._memo[t] = row
+        if not texts:
             return self._tok(texts)
-        where = {t: i for i, t in enumerate(unique)}
-        return self._tok(unique)[torch.tensor([where[t] for t in texts], dtype=torch.long)]
+        return torch.stack([self._memo[t] for t in texts])
 
     def __getattr__(self, name):  # context_length, encode, decode, ...: the wrapped tokenizer's
         return getattr(self._tok, name)

@@ -98,11 +98,7 @@ def scenes_results(s: Settings, log=print) -> dict:
     from lincir.experiments.scenes_main_job import scenes_results as job_results
     from lincir.storage import atomic_write_json
 
-    def summary(line: str) -> None:  # one line per CLIP size, not one per trained phi
-        if not line.startswith("  trained"):
-            log(line)
-
-    results = job_results(PRESETS["quick" if s.quick else "full"], s.scenes_job_dir, progress=False, log=summary)
+    results = job_results(PRESETS["quick" if s.quick else "full"], s.scenes_job_dir, progress=False, log=log)
     # Beside the notebooks' figures, as every saved number is (the README's tables are drawn from this file).
     atomic_write_json(s.figures / "scenes_main_job.json", {k: v for k, v in results.items() if k != "timings"})
     if "timings" in results:

@@ -77,6 +77,17 @@ def backward_and_step(loss: torch.Tensor, phi: Phi, opt: torch.optim.Optimizer, 
     scaler.update()
 
 
+def data_key(cfg: TrainConfig) -> tuple:
+    """What the costly caches `_Data` fills for a run (keyword spans, caption targets, image features) depend on:
+    its backbone and weights, and its captions or its images. Runs with equal keys share prepared data (the
+    masked captions' tokens follow the run's own masking draw). Kept beside `_Data`: an input it gains belongs
+    here."""
+    if cfg.objective == "lincir":
+        return (cfg.backbone, cfg.weights, "text", tuple(cfg.corpora), cfg.world_captions,
+                cfg.data_seed if cfg.corpora[0] in EMBEDDED else None, cfg.masking)
+    return (cfg.backbone, cfg.weights, "images", cfg.images, cfg.world_images, cfg.data_seed)
+
+
 class _Data:
     """What one objective draws batches from."""
 

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from lincir.core.phi import Phi
 from lincir.storage import read_json, sha256_file, sha256_text
 from lincir.models.backbones import BACKBONES, asset_paths
 from lincir.models.phi_checkpoints import PHI_FILE, PHI_META, load_phi
-from lincir.train.config import EMBEDDED, TrainConfig
-from lincir.train.loop import prepare_data, train
+from lincir.train.config import TrainConfig
+from lincir.train.loop import data_key, prepare_data, train
 from lincir.train.run_folder import CHECKPOINT
 
 # Options that do not change the trained phi (where it is logged, how often it is saved).
@@ -70,73 +71,139 @@ def trained_phi(cfg: TrainConfig, root: str | Path = "runs/cache", progress: boo
     return load_phi(out)[0], out, True
 
 
-def _train_one_thread(cfg: TrainConfig, root: str) -> None:
-    import torch
-
-    torch.set_num_threads(1)
-    trained_phi(cfg, root)
-
-
-def trained_phis(cfgs: dict[str, TrainConfig], root: str | Path, workers: int = 1, progress: bool = False,
-                 log=lambda line: None) -> tuple[dict[str, Phi], dict[str, float]]:
-    """({name: phi}, {name: seconds, for those trained now}) of many configs. Missing phis are trained on one
-    thread each, in `workers` processes side by side (1: in this process), so a phi's bytes never depend on
-    the worker count. Each distinct data set (keyword spans, caption targets, image features) is prepared
-    first, here, so runs side by side read those caches instead of computing them together."""
+def _train_one_thread(cfg: TrainConfig, root: str) -> float:
+    """Train cfg's phi on one thread; returns when it ended (time.time(): comparable across processes)."""
     import time
 
     import torch
 
-    todo = [name for name, cfg in cfgs.items() if not _cached(cfg, root)]
-    seconds: dict[str, float] = {}
-    if todo:
-        seen = set()
-        for name in todo:  # one run per data set: its caches (spans, targets, image features) filled once
-            data = _data_key(cfgs[name])
-            if data not in seen:
-                seen.add(data)
+    torch.set_num_threads(1)
+    trained_phi(cfg, root)
+    return time.time()
+
+
+# A run's training time relative to a LinCIR run of the same steps on the same CLIP, for longest-first
+# scheduling (measured on the scenes CLIPs: SEARLE's two stages about 3.4 LinCIR runs, Pic2Word-style 0.6-0.7).
+_RELATIVE_COST = {"lincir": 1.0, "searle": 3.4, "pic2word": 0.7}
+
+
+@dataclass
+class Training:
+    """What training a set of phis did: the names trained now (the others came from the run cache) and the
+    wall-clock from their submission to the last one's end (data preparation excluded)."""
+
+    trained: list[str]
+    seconds: float
+
+
+class SideBySide:
+    """Trains phis on one thread each, `workers` at a time in spawned processes (1: in this process, when waited
+    for), so a phi's bytes never depend on the worker count. Use as a context manager (the pool lives inside).
+
+    `prepare` fills each distinct data set's caches (keyword spans, caption targets and tokens, image features)
+    here, once, so runs side by side read them instead of computing them together; `submit` prepares and then
+    queues the missing runs, longest first (several submits share one queue); `wait` returns the phis."""
+
+    def __init__(self, root: str | Path, workers: int = 1, progress: bool = False):
+        self.root, self.workers, self.progress = Path(root), workers, progress
+        self._pool = None
+        self._futures: dict[Path, object] = {}
+        self._submitted: dict[Path, float] = {}  # run folder -> when it was queued (time.time())
+        self._prepared: set[tuple] = set()
+
+    def __enter__(self) -> "SideBySide":
+        if self.workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if self._pool is not None:  # on a failure, stop now rather than after every queued run
+            self._pool.shutdown(wait=exc is None, cancel_futures=exc is not None)
+
+    def background(self, fn, *args):
+        """fn(*args) in a worker (a future), or here at once with one worker (then a done future)."""
+        from concurrent.futures import Future
+
+        if self._pool is not None:
+            return self._pool.submit(fn, *args)
+        done: Future = Future()
+        done.set_result(fn(*args))
+        return done
+
+    def _missing(self, cfgs: dict[str, TrainConfig]) -> list[TrainConfig]:
+        return [cfg for cfg in cfgs.values()
+                if run_dir(cfg, self.root) not in self._futures and not _cached(cfg, self.root)]
+
+    def prepare(self, cfgs: dict[str, TrainConfig]) -> None:
+        """Fill the caches the missing runs read, once per distinct data set, in this process."""
+        for cfg in self._missing(cfgs):
+            key = data_key(cfg)
+            if key not in self._prepared:
+                self._prepared.add(key)
                 # A SEARLE run's data would include its stage 1 (textual inversion), which is training and
                 # belongs to the worker; prepared as Pic2Word's, only the image features it shares are filled.
-                prepare_data(dataclasses.replace(cfgs[name], objective="pic2word")
-                             if cfgs[name].objective == "searle" else cfgs[name], progress)
-        t = time.perf_counter()
-        if workers <= 1:
+                prepare_data(dataclasses.replace(cfg, objective="pic2word") if cfg.objective == "searle" else cfg,
+                             self.progress)
+
+    def submit(self, cfgs: dict[str, TrainConfig]) -> None:
+        """Prepare the missing runs' data, then queue them (longest first) in the pool."""
+        import time
+
+        self.prepare(cfgs)
+        todo = self._missing(cfgs)
+        if self._pool is None:
+            return
+        for cfg in sorted(todo, key=lambda c: _RELATIVE_COST[c.objective] * c.steps, reverse=True):
+            out = run_dir(cfg, self.root)
+            self._submitted[out] = time.time()
+            self._futures[out] = self._pool.submit(_train_one_thread, cfg, str(self.root))
+
+    def wait(self, cfgs: dict[str, TrainConfig]) -> tuple[dict[str, Phi], Training]:
+        """({name: phi in eval mode}, what training them did) for configs submitted before (or, with one
+        worker, trained now)."""
+        import time
+
+        import torch
+        from tqdm.auto import tqdm
+
+        self.submit(cfgs)  # nothing new when submitted before
+        trained: list[str] = []
+        t0 = time.time()
+        if self._pool is None:
             threads = torch.get_num_threads()
             try:
-                for name in todo:
-                    t1 = time.perf_counter()
-                    _train_one_thread(cfgs[name], str(root))
-                    seconds[name] = round(time.perf_counter() - t1, 2)
-                    log(f"  trained {name} ({seconds[name]:.0f} s)")
+                for name, cfg in tqdm(cfgs.items(), desc="phis", disable=not self.progress):
+                    if not _cached(cfg, self.root):
+                        _train_one_thread(cfg, str(self.root))
+                        trained.append(name)
             finally:
                 torch.set_num_threads(threads)
+            seconds = time.time() - t0
         else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
+            from concurrent.futures import as_completed
 
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                started = {pool.submit(_train_one_thread, cfgs[name], str(root)): name for name in todo}
-                try:
-                    for done in as_completed(started):
-                        done.result()  # a failed run raises here, with its own message
-                        log(f"  trained {started[done]}")
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)  # fail now, not after every queued run
-                    raise
-            seconds["all, side by side"] = round(time.perf_counter() - t, 2)
-    phis = {name: trained_phi(cfg, root)[0] for name, cfg in cfgs.items()}
-    return phis, seconds
+            mine = {self._futures[run_dir(cfg, self.root)]: name for name, cfg in cfgs.items()
+                    if run_dir(cfg, self.root) in self._futures}
+            ended = [done.result()  # a failed run raises here, with its own message
+                     for done in tqdm(as_completed(mine), total=len(mine), desc="phis", disable=not self.progress)]
+            trained = [name for name in cfgs if name in set(mine.values())]
+            started = [self._submitted[run_dir(cfgs[name], self.root)] for name in trained]
+            seconds = max(ended) - min(started) if trained else 0.0
+        phis = {name: trained_phi(cfg, self.root)[0] for name, cfg in cfgs.items()}
+        return phis, Training(trained, round(seconds, 2))
+
+
+def trained_phis(cfgs: dict[str, TrainConfig], root: str | Path, workers: int = 1,
+                 progress: bool = False) -> tuple[dict[str, Phi], Training]:
+    """({name: phi}, what training them did) of many configs: the missing ones trained `SideBySide`."""
+    with SideBySide(root, workers, progress) as side:
+        return side.wait(cfgs)
 
 
 def _cached(cfg: TrainConfig, root: str | Path) -> bool:
     out = run_dir(cfg, root)
     return (out / PHI_FILE).exists() and (out / PHI_META).exists() and \
         config_key(TrainConfig(**read_json(out / PHI_META)["config"])) == config_key(cfg)
-
-
-def _data_key(cfg: TrainConfig) -> tuple:
-    """What a run's cached data depend on: its backbone and weights, and its captions or its images."""
-    if cfg.objective == "lincir":
-        return (cfg.backbone, cfg.weights, "text", tuple(cfg.corpora), cfg.world_captions,
-                cfg.data_seed if cfg.corpora[0] in EMBEDDED else None, cfg.masking)
-    return (cfg.backbone, cfg.weights, "images", cfg.images, cfg.world_images, cfg.data_seed)
