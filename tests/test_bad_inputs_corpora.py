@@ -257,6 +257,10 @@ def test_distinct_tokenizer_gives_the_same_ids():
     tok = _DistinctTokenizer(raw)
     tok.MEMO_TEXTS = 4
     tok(texts)
-    for later in (["a ball", "a blue sphere", "a red cube"], ["one", "two", "three", "a ball", "a ball"], []):
+    for later in (["a ball", "a blue sphere", "a red cube"], ["one", "two", "three", "a ball", "a ball"], [],
+                  ["1", "2", "3", "4", "5", "1"]):  # the last: more distinct texts than the memo holds
         assert torch.equal(tok(later), raw(later))
-    assert len(tok._memo) <= 5
+        assert len(tok._memo) <= tok.MEMO_TEXTS
+    # A cache-key part with no memory address in it: the same in every process.
+    assert tok.identity() == _DistinctTokenizer(open_clip.get_tokenizer("ViT-B-32")).identity()
+    assert "0x" not in tok.identity() and "SimpleTokenizer" in tok.identity()

@@ -130,6 +130,9 @@ def test_scenes_job_writes_every_number_with_the_variants(tmp_path, monkeypatch)
     assert "headroom" in table(r)
     assert r["timings"]["training"]["phis_trained_now"] == len(cfg.runs("scenes-clip-s"))
     assert cfg.corpus_seed == cfg.world_seed == 0
+    # The same job with every phi trained in this process: the same numbers, bit for bit.
+    one = run_scenes_job(cfg, tmp_path / "job-one-worker", progress=False, log=lambda m: None, workers=1)
+    assert {k: v for k, v in one.items() if k != "timings"} == {k: v for k, v in r.items() if k != "timings"}
     with pytest.raises(Exception, match="already holds"):
         run_scenes_job(cfg, tmp_path / "job", progress=False, log=lambda m: None)
 
@@ -188,7 +191,8 @@ def test_trained_phis_are_the_same_bytes_with_one_or_two_workers(tmp_path, monke
     base = TrainConfig(corpus="scenes", images="scenes", backbone="scenes-clip-s", world_captions=300,
                        world_images=64, world_seed=0, steps=4, batch_size=16, lr=1e-3, save_every=4, device="cpu")
     cfgs = {"a": base, "b": dataclasses.replace(base, seed=1, noise="none"),
-            "c": dataclasses.replace(base, objective="pic2word", noise="none")}
+            "c": dataclasses.replace(base, objective="pic2word", noise="none"),
+            "a again": base}  # two names for one config: one run, both reported as trained
     one, done_one = trained_phis(cfgs, tmp_path / "one", workers=1)
     two, done_two = trained_phis(cfgs, tmp_path / "two", workers=2)
     assert done_one.trained == done_two.trained == list(cfgs) and done_two.seconds > 0

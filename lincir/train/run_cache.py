@@ -6,6 +6,7 @@ interrupted one resumes from its checkpoint, and a changed config never reuses a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,16 @@ def weights_id(cfg: TrainConfig) -> str:
         path = asset_paths(spec.asset)[0]
     elif cfg.weights not in ("pretrained", "random"):
         path = Path(cfg.weights)
-    return sha256_file(path)[:16] if path is not None and path.is_file() else cfg.weights
+    if path is None or not path.is_file():
+        return cfg.weights
+    stat = path.stat()
+    return _file_hash(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_hash(path: str, size: int, mtime_ns: int) -> str:
+    """A weights file's short hash, computed once per (path, size, modification time): every run key needs it."""
+    return sha256_file(Path(path))[:16]
 
 
 def config_key(cfg: TrainConfig) -> str:
@@ -100,9 +110,10 @@ class SideBySide:
     """Trains phis on one thread each, `workers` at a time in spawned processes (1: in this process, when waited
     for), so a phi's bytes never depend on the worker count. Use as a context manager (the pool lives inside).
 
-    `prepare` fills each distinct data set's caches (keyword spans, caption targets and tokens, image features)
-    here, once, so runs side by side read them instead of computing them together; `submit` prepares and then
-    queues the missing runs, longest first (several submits share one queue); `wait` returns the phis."""
+    `prepare` fills each distinct data set's caches (`loop.data_key`: keyword spans, caption targets, image
+    features) here, once, so runs side by side read them instead of computing them together; `submit` prepares
+    and then queues the missing runs, the longest of that call first (several submits share one queue, in order);
+    `wait` returns the phis."""
 
     def __init__(self, root: str | Path, workers: int = 1, progress: bool = False):
         self.root, self.workers, self.progress = Path(root), workers, progress
@@ -120,8 +131,17 @@ class SideBySide:
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
-        if self._pool is not None:  # on a failure, stop now rather than after every queued run
-            self._pool.shutdown(wait=exc is None, cancel_futures=exc is not None)
+        if self._pool is None:
+            return
+        if exc is not None:  # a failure or Ctrl-C: stop now, the running runs too (their checkpoints resume)
+            workers = list((self._pool._processes or {}).values())
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for process in workers:
+                process.terminate()
+            return
+        self._pool.shutdown(wait=True)
+        for future in self._futures.values():  # runs nobody waited for still report their failure
+            future.result()
 
     def background(self, fn, *args):
         """fn(*args) in a worker (a future), or here at once with one worker (then a done future)."""
@@ -130,16 +150,20 @@ class SideBySide:
         if self._pool is not None:
             return self._pool.submit(fn, *args)
         done: Future = Future()
-        done.set_result(fn(*args))
+        try:
+            done.set_result(fn(*args))
+        except Exception as e:  # raised by result(), as from a worker
+            done.set_exception(e)
         return done
 
-    def _missing(self, cfgs: dict[str, TrainConfig]) -> list[TrainConfig]:
+    def missing(self, cfgs: dict[str, TrainConfig]) -> list[TrainConfig]:
+        """The configs neither in the run cache nor queued."""
         return [cfg for cfg in cfgs.values()
                 if run_dir(cfg, self.root) not in self._futures and not _cached(cfg, self.root)]
 
     def prepare(self, cfgs: dict[str, TrainConfig]) -> None:
         """Fill the caches the missing runs read, once per distinct data set, in this process."""
-        for cfg in self._missing(cfgs):
+        for cfg in self.missing(cfgs):
             key = data_key(cfg)
             if key not in self._prepared:
                 self._prepared.add(key)
@@ -153,11 +177,13 @@ class SideBySide:
         import time
 
         self.prepare(cfgs)
-        todo = self._missing(cfgs)
+        todo = self.missing(cfgs)
         if self._pool is None:
             return
         for cfg in sorted(todo, key=lambda c: _RELATIVE_COST[c.objective] * c.steps, reverse=True):
             out = run_dir(cfg, self.root)
+            if out in self._futures:  # two names for one config: one run
+                continue
             self._submitted[out] = time.time()
             self._futures[out] = self._pool.submit(_train_one_thread, cfg, str(self.root))
 
@@ -170,29 +196,32 @@ class SideBySide:
         from tqdm.auto import tqdm
 
         self.submit(cfgs)  # nothing new when submitted before
-        trained: list[str] = []
+        dirs = {name: run_dir(cfg, self.root) for name, cfg in cfgs.items()}
         t0 = time.time()
         if self._pool is None:
             threads = torch.get_num_threads()
+            now: set[Path] = set()
             try:
                 for name, cfg in tqdm(cfgs.items(), desc="phis", disable=not self.progress):
-                    if not _cached(cfg, self.root):
+                    if dirs[name] not in now and not _cached(cfg, self.root):
                         _train_one_thread(cfg, str(self.root))
-                        trained.append(name)
+                        now.add(dirs[name])
             finally:
                 torch.set_num_threads(threads)
-            seconds = time.time() - t0
+            trained = [name for name, out in dirs.items() if out in now]
+            seconds = time.time() - t0 if trained else 0.0
         else:
             from concurrent.futures import as_completed
 
-            mine = {self._futures[run_dir(cfg, self.root)]: name for name, cfg in cfgs.items()
-                    if run_dir(cfg, self.root) in self._futures}
+            mine = {out: self._futures[out] for out in dict.fromkeys(dirs.values()) if out in self._futures}
             ended = [done.result()  # a failed run raises here, with its own message
-                     for done in tqdm(as_completed(mine), total=len(mine), desc="phis", disable=not self.progress)]
-            trained = [name for name in cfgs if name in set(mine.values())]
-            started = [self._submitted[run_dir(cfgs[name], self.root)] for name in trained]
-            seconds = max(ended) - min(started) if trained else 0.0
-        phis = {name: trained_phi(cfg, self.root)[0] for name, cfg in cfgs.items()}
+                     for done in tqdm(as_completed(mine.values()), total=len(mine), desc="phis",
+                                      disable=not self.progress)]
+            trained = [name for name, out in dirs.items() if out in mine]
+            seconds = max(ended) - min(self._submitted[out] for out in mine) if mine else 0.0
+            for out in mine:  # reported once: a later wait finds them in the run cache
+                del self._futures[out]
+        phis = {name: load_phi(out)[0] for name, out in dirs.items()}
         return phis, Training(trained, round(seconds, 2))
 
 
