@@ -255,12 +255,15 @@ def test_distinct_tokenizer_gives_the_same_ids():
     assert _DistinctTokenizer(raw).context_length == raw.context_length
     # Remembered texts: a later call mixing seen and new texts, and one after the memo restarts, are exact too.
     tok = _DistinctTokenizer(raw)
-    tok.MEMO_TEXTS = 4
+    tok.memo_texts = 4
     tok(texts)
     for later in (["a ball", "a blue sphere", "a red cube"], ["one", "two", "three", "a ball", "a ball"], [],
                   ["1", "2", "3", "4", "5", "1"]):  # the last: more distinct texts than the memo holds
         assert torch.equal(tok(later), raw(later))
-        assert len(tok._memo) <= tok.MEMO_TEXTS
-    # A cache-key part with no memory address in it: the same in every process.
-    assert tok.identity() == _DistinctTokenizer(open_clip.get_tokenizer("ViT-B-32")).identity()
-    assert "0x" not in tok.identity() and "SimpleTokenizer" in tok.identity()
+        assert len(tok._memo) <= tok.memo_texts
+    # A cache-key part with no memory address in it (the wrapped tokenizer's repr): the same in every process.
+    from lincir.models.tokenizers import standin_tokenizer
+
+    by_id = standin_tokenizer(100, 16)
+    assert repr(_DistinctTokenizer(by_id)) == repr(by_id) == repr(_DistinctTokenizer(standin_tokenizer(100, 16)))
+    assert "0x" not in repr(_DistinctTokenizer(by_id)) and "ByIdTokenizer" in repr(_DistinctTokenizer(by_id))

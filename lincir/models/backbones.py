@@ -91,44 +91,33 @@ class _DistinctTokenizer:
     of many duplicates tokenises in the time of its distinct captions, and a text seen before (an evaluation's
     query prompts, scored once per trained phi) is not tokenised again (exact, same ids)."""
 
-    MEMO_TEXTS = 100_000  # remembered texts, a row of context_length ids each (77: about 60 MB); then it restarts
+    MEMO_IDS = 8_000_000  # token ids remembered (int64: 64 MB), whatever the context; then the memo restarts
 
     def __init__(self, tokenizer):
         self._tok = tokenizer
         self._memo: dict[str, torch.Tensor] = {}
+        self.memo_texts = max(1, self.MEMO_IDS // int(getattr(tokenizer, "context_length", 77) or 77))
 
     def __call__(self, texts, *args, **kwargs) -> torch.Tensor:
-        if isinstance(texts, str) or args or kwargs:
+        if isinstance(texts, str) or args or kwargs or not texts:
             return self._tok(texts, *args, **kwargs)
         texts = list(texts)
         unique = list(dict.fromkeys(texts))
-        if len(unique) > self.MEMO_TEXTS:  # a corpus at once: not worth remembering
-            ids = self._tok(unique)
-            if len(unique) == len(texts):
-                return ids
-            where = {t: i for i, t in enumerate(unique)}
-            return ids[torch.tensor([where[t] for t in texts], dtype=torch.long)]
-        new = [t for t in unique if t not in self._memo]
+        memo = self._memo
+        if len(unique) > self.memo_texts:  # a corpus in one call: deduplicated, not remembered
+            memo = {}
+        elif len(memo) + len(unique) > self.memo_texts:
+            memo = self._memo = {}
+        new = [t for t in unique if t not in memo]
         if new:
-            if len(self._memo) + len(new) > self.MEMO_TEXTS:
-                self._memo = {}
-                new = unique
-            for t, row in zip(new, self._tok(new)):
-                self._memo[t] = row
-        if not texts:
-            return self._tok(texts)
-        return torch.stack([self._memo[t] for t in texts])
+            memo.update(zip(new, self._tok(new)))
+        return torch.stack([memo[t] for t in texts])
 
     def __getattr__(self, name):  # context_length, encode, decode, ...: the wrapped tokenizer's
         return getattr(self._tok, name)
 
-    def identity(self) -> str:
-        """What the ids depend on, the same in every process (a cache-key part; repr would hold an address)."""
-        inner = getattr(self._tok, "tokenizer", None)  # open_clip's HFTokenizer wraps a Hugging Face one
-        vocab = getattr(self._tok, "vocab_size", None) or len(getattr(self._tok, "encoder", {})) or \
-            getattr(inner, "vocab_size", None)
-        return "|".join(str(x) for x in (type(self._tok).__name__, getattr(inner, "name_or_path", ""), vocab,
-                                          getattr(self._tok, "context_length", None)))
+    def __repr__(self) -> str:  # the wrapped tokenizer's: a cache-key part (Backbone.fingerprint), no address
+        return repr(self._tok)
 
 
 class Backbone:
@@ -191,7 +180,7 @@ class Backbone:
         if self._fingerprint is None:
             h = hashlib.sha256(f"{self.name}\x00{self.weights}\x00".encode())
             if self.family.tokenizer != "clip-bpe":  # other tokenizers give other ids (CLIP BPE keys unchanged)
-                h.update(f"tokenizer:{self.tokenizer.identity()}\x00".encode())
+                h.update(f"tokenizer:{self.tokenizer!r}\x00".encode())
             with torch.no_grad():
                 for key, t in self.model.state_dict().items():
                     flat = t.detach().reshape(-1)

@@ -134,7 +134,7 @@ class SideBySide:
         if self._pool is None:
             return
         if exc is not None:  # a failure or Ctrl-C: stop now, the running runs too (their checkpoints resume)
-            workers = list((self._pool._processes or {}).values())
+            workers = list((self._pool._processes or {}).values())  # private, no public way before Python 3.14
             self._pool.shutdown(wait=False, cancel_futures=True)
             for process in workers:
                 process.terminate()
@@ -161,9 +161,10 @@ class SideBySide:
         return [cfg for cfg in cfgs.values()
                 if run_dir(cfg, self.root) not in self._futures and not _cached(cfg, self.root)]
 
-    def prepare(self, cfgs: dict[str, TrainConfig]) -> None:
-        """Fill the caches the missing runs read, once per distinct data set, in this process."""
-        for cfg in self.missing(cfgs):
+    def prepare(self, cfgs: dict[str, TrainConfig]) -> list[TrainConfig]:
+        """Fill the caches the missing runs read, once per distinct data set, in this process; returns those runs."""
+        todo = self.missing(cfgs)
+        for cfg in todo:
             key = data_key(cfg)
             if key not in self._prepared:
                 self._prepared.add(key)
@@ -171,13 +172,13 @@ class SideBySide:
                 # belongs to the worker; prepared as Pic2Word's, only the image features it shares are filled.
                 prepare_data(dataclasses.replace(cfg, objective="pic2word") if cfg.objective == "searle" else cfg,
                              self.progress)
+        return todo
 
     def submit(self, cfgs: dict[str, TrainConfig]) -> None:
         """Prepare the missing runs' data, then queue them (longest first) in the pool."""
         import time
 
-        self.prepare(cfgs)
-        todo = self.missing(cfgs)
+        todo = self.prepare(cfgs)
         if self._pool is None:
             return
         for cfg in sorted(todo, key=lambda c: _RELATIVE_COST[c.objective] * c.steps, reverse=True):
