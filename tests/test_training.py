@@ -67,3 +67,39 @@ def test_out_of_range_options_are_named():
         TrainConfig(batch_size=0).validate()
     with pytest.raises(LincirError, match="--noise"):
         TrainConfig(noise="loud").validate()
+
+
+def test_runs_of_one_seed_mask_their_corpus_once(tmp_path, monkeypatch):
+    import lincir.data.keywords as keywords
+    from lincir.train import loop
+
+    calls = []
+    real = keywords.mask_captions
+    monkeypatch.setattr(keywords, "mask_captions", lambda *a, **k: calls.append(k["seed"]) or real(*a, **k))
+    monkeypatch.setattr(loop, "_MASKED", {})
+    texts = {}
+    for name, cfg in {"none": TINY, "lincir": {**TINY, "noise": "lincir"}, "seed 1": {**TINY, "seed": 1},
+                      "none again": TINY}.items():
+        train(TrainConfig(**{**cfg, "steps": 2}), tmp_path / name, progress=False)
+        texts[name] = list(loop._MASKED.values())[-1]
+    # The noise arms of seed 0 share one masking; seed 1 draws its own; the first is still kept.
+    assert calls == [0, 1]
+    assert texts["none"] == texts["lincir"] == texts["none again"] != texts["seed 1"]
+    assert texts["none"] == tuple(real(loop._load_captions(TrainConfig(**TINY), 77)[0], "keywords", seed=0,
+                                       backbone=_backbone()))
+
+
+def _backbone():
+    from lincir.models.backbones import load_backbone
+
+    return load_backbone("shapes-clip", "random", "cpu")
+
+
+def test_a_corpus_over_the_bound_is_masked_per_run(tmp_path, monkeypatch):
+    from lincir.train import loop
+
+    monkeypatch.setattr(loop, "_MASKED", {})
+    monkeypatch.setattr(loop, "MASKED_MAX_CAPTIONS", 399)  # TINY's corpus holds 400
+    for name in ("a", "b"):
+        train(TrainConfig(**{**TINY, "steps": 1}), tmp_path / name, progress=False)
+    assert loop._MASKED == {}

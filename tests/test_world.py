@@ -8,7 +8,7 @@ from lincir.world import attributes as A
 from lincir.world.attributes import ATTRIBUTE_NAMES, ATTRIBUTES, Attributes, all_combinations
 from lincir.world.data import clip_pairs, gallery, queries, split_rng, train_captions
 from lincir.world.language import canonical_caption, caption, modification_text, words_for
-from lincir.world.render import Jitter, polygon_sdf, render, render_many
+from lincir.world.render import OUTLINES, Jitter, polygon_sdf, render, render_many
 
 
 def _mentions(text: str, name: str, value: str) -> bool:
@@ -77,6 +77,30 @@ def test_polygon_sdf_against_hand_values():
     square = np.array([(1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0)])
     pts = np.array([(0.0, 0.0), (2.0, 0.0), (0.5, 0.0), (2.0, 2.0)])
     np.testing.assert_allclose(polygon_sdf(pts, square), [-1.0, 1.0, -0.5, np.sqrt(2)], atol=1e-12)
+
+
+def _reference_polygon_sdf(points: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The rasteriser's first form, on (N, M, 2) arrays: every rendered world image was made by it."""
+    e = np.roll(v, -1, axis=0) - v
+    w = points[:, None, :] - v[None, :, :]
+    t = np.clip((w * e).sum(-1) / (e * e).sum(-1), 0.0, 1.0)
+    b = w - e[None] * t[..., None]
+    dist = np.sqrt((b * b).sum(-1).min(axis=1))
+    vy, vy_next = v[:, 1][None], np.roll(v, -1, axis=0)[:, 1][None]
+    py, px = points[:, 1:2], points[:, 0:1]
+    crosses = (vy > py) != (vy_next > py)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_at = v[:, 0][None] + (py - vy) * e[:, 0][None] / (vy_next - vy)
+    inside = (crosses & (px < x_at)).sum(axis=1) % 2 == 1
+    return np.where(inside, -dist, dist)
+
+
+@pytest.mark.parametrize("shape", sorted(OUTLINES))
+def test_polygon_sdf_gives_the_reference_forms_bits(shape):
+    # Same bytes, not just close: the renders behind every cached feature and shipped CLIP stay the same.
+    rng = np.random.default_rng(len(shape))
+    pts = np.concatenate([rng.uniform(-1.6, 1.6, size=(3000, 2)), OUTLINES[shape], OUTLINES[shape] * 0.5])
+    assert polygon_sdf(pts, OUTLINES[shape]).tobytes() == _reference_polygon_sdf(pts, OUTLINES[shape]).tobytes()
 
 
 def test_renders_vary_within_a_combination():

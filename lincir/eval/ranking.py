@@ -55,9 +55,12 @@ def topk_chunked(queries: torch.Tensor, gallery: torch.Tensor, k: int,
                             sims[r, j - gs] = float("-inf")
             v, i = sims.topk(min(k, sims.shape[1]), dim=1)
             best_v, best_i = _merge(torch.cat([best_v, v], 1), torch.cat([best_i, i + gs], 1), k)
+        finite = torch.isfinite(best_v)
+        if bool(finite.all()):  # the usual case: nothing excluded reached the top k
+            out.extend(best_i.tolist())
+            continue
         for r in range(rows):
-            keep = torch.isfinite(best_v[r])
-            out.append(best_i[r][keep].tolist())
+            out.append(best_i[r][finite[r]].tolist())
     return out
 
 

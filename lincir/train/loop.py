@@ -93,7 +93,6 @@ class _Data:
 
     def __init__(self, cfg: TrainConfig, backbone, progress: bool, loaded: tuple[list[str], str, str, list[int]] | None = None):
         from lincir.data.feature_cache import cached_tokens, caption_targets, token_lengths
-        from lincir.data.keywords import mask_captions
 
         self.cfg = cfg
         self.key: str | None = None  # the corpus content hash: a resumed run must train on the same captions
@@ -101,7 +100,7 @@ class _Data:
             captions, key, self.source, sizes = loaded if loaded is not None else _load_captions(cfg, backbone.context_length)
             self.key = key
             self.n = len(captions)
-            self.masked = mask_captions(captions, cfg.masking, seed=cfg.seed, backbone=backbone)
+            self.masked = _masked_captions(captions, key, cfg, backbone)
             # (N, d), memory-mapped from the cache: only each batch's rows are read.
             self.targets = caption_targets(backbone, captions, key, use_cache=cfg.cache_targets, progress=progress)
             # Token the masked texts once when they fit in memory (world corpora); else per batch.
@@ -161,6 +160,30 @@ class _Data:
                                             phrase_targets=phrase_targets, concept_weight=cfg.searle_concept_weight)
         scale = float(backbone.model.logit_scale.exp())
         return pic2word_loss(backbone, phi, self.features[idx], self.template, drop_g, scale)
+
+
+# Masked corpora kept per process, the two used last: the runs of one seed mask the same captions the same way
+# whatever their noise, and a worker training them one after another masks each (corpus, seed) once. Corpora
+# larger than MASKED_MAX_CAPTIONS are masked again per run (memory before speed).
+_MASKED: dict[tuple, tuple[str, ...]] = {}
+MASKED_KEPT, MASKED_MAX_CAPTIONS = 2, 200_000
+
+
+def _masked_captions(captions: list[str], key: str, cfg: TrainConfig, backbone) -> list[str]:
+    """mask_captions(captions, cfg.masking, seed=cfg.seed), remembered by (corpus hash, masking, seed, backbone
+    fingerprint): everything the masked texts depend on (the backbone's tokenizer and context included)."""
+    from lincir.data.keywords import mask_captions
+
+    if len(captions) > MASKED_MAX_CAPTIONS:
+        return mask_captions(captions, cfg.masking, seed=cfg.seed, backbone=backbone)
+    memo = (key, cfg.masking, cfg.seed, backbone.fingerprint())
+    texts = _MASKED.pop(memo, None)  # popped and put back: the dict's order is least recently used first
+    if texts is None:
+        texts = tuple(mask_captions(captions, cfg.masking, seed=cfg.seed, backbone=backbone))
+    _MASKED[memo] = texts
+    while len(_MASKED) > MASKED_KEPT:
+        del _MASKED[next(iter(_MASKED))]
+    return list(texts)
 
 
 def _load_captions(cfg: TrainConfig, context_length: int) -> tuple[list[str], str, str, list[int]]:

@@ -48,19 +48,21 @@ OUTLINES: dict[str, np.ndarray] = {
 
 def polygon_sdf(points: np.ndarray, vertices: np.ndarray) -> np.ndarray:
     """Signed distance (negative inside) from points (N, 2) to a closed polygon (M, 2): (N,)."""
-    v = vertices
-    e = np.roll(v, -1, axis=0) - v  # (M, 2) edge vectors
-    w = points[:, None, :] - v[None, :, :]  # (N, M, 2)
-    t = np.clip((w * e).sum(-1) / (e * e).sum(-1), 0.0, 1.0)  # (N, M)
-    b = w - e[None] * t[..., None]
-    dist = np.sqrt((b * b).sum(-1).min(axis=1))
+    # x and y kept as separate (N, M) arrays: the same products and sums as (N, M, 2) arrays summed over their
+    # last axis, so the same bits, about four times faster (numpy reduces a length-2 axis slowly).
+    v, v_next = vertices, np.roll(vertices, -1, axis=0)
+    ex, ey = v_next[:, 0] - v[:, 0], v_next[:, 1] - v[:, 1]  # (M,) edge vectors
+    px, py = points[:, 0:1], points[:, 1:2]  # (N, 1)
+    wx, wy = px - v[:, 0][None], py - v[:, 1][None]  # (N, M)
+    t = np.clip((wx * ex + wy * ey) / (ex * ex + ey * ey), 0.0, 1.0)  # (N, M)
+    bx, by = wx - ex * t, wy - ey * t
+    dist = np.sqrt((bx * bx + by * by).min(axis=1))
     # Even-odd crossing test for inside/outside.
-    vy, vy_next = v[:, 1][None], np.roll(v, -1, axis=0)[:, 1][None]
-    py, px = points[:, 1:2], points[:, 0:1]
+    vy, vy_next = v[:, 1][None], v_next[:, 1][None]
     crosses = (vy > py) != (vy_next > py)
     with np.errstate(divide="ignore", invalid="ignore"):
-        x_at = v[:, 0][None] + (py - vy) * e[:, 0][None] / (vy_next - vy)
-    inside = (crosses & (px < x_at)).sum(axis=1) % 2 == 1
+        x_at = v[:, 0][None] + (py - vy) * ex[None] / (vy_next - vy)
+    inside = np.count_nonzero(crosses & (px < x_at), axis=1) % 2 == 1
     return np.where(inside, -dist, dist)
 
 
