@@ -24,4 +24,7 @@ def _one_thread():
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
+    from lincir.train import loop
+
     monkeypatch.setenv("LINCIR_CACHE", str(tmp_path / "lincir-cache"))
+    monkeypatch.setattr(loop, "_MASKED", {})  # the masked corpora kept in memory: every test starts cold

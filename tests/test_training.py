@@ -76,7 +76,6 @@ def test_runs_of_one_seed_mask_their_corpus_once(tmp_path, monkeypatch):
     calls = []
     real = keywords.mask_captions
     monkeypatch.setattr(keywords, "mask_captions", lambda *a, **k: calls.append(k["seed"]) or real(*a, **k))
-    monkeypatch.setattr(loop, "_MASKED", {})
     texts = {}
     for name, cfg in {"none": TINY, "lincir": {**TINY, "noise": "lincir"}, "seed 1": {**TINY, "seed": 1},
                       "none again": TINY}.items():
@@ -87,6 +86,9 @@ def test_runs_of_one_seed_mask_their_corpus_once(tmp_path, monkeypatch):
     assert texts["none"] == texts["lincir"] == texts["none again"] != texts["seed 1"]
     assert texts["none"] == tuple(real(loop._load_captions(TrainConfig(**TINY), 77)[0], "keywords", seed=0,
                                        backbone=_backbone()))
+    monkeypatch.setenv("LINCIR_CACHE", str(tmp_path / "another-cache"))  # a cold cache is cold in memory too
+    train(TrainConfig(**{**TINY, "steps": 2}), tmp_path / "cold", progress=False)
+    assert calls == [0, 1, 0]
 
 
 def _backbone():
@@ -98,7 +100,6 @@ def _backbone():
 def test_a_corpus_over_the_bound_is_masked_per_run(tmp_path, monkeypatch):
     from lincir.train import loop
 
-    monkeypatch.setattr(loop, "_MASKED", {})
     monkeypatch.setattr(loop, "MASKED_MAX_CAPTIONS", 399)  # TINY's corpus holds 400
     for name in ("a", "b"):
         train(TrainConfig(**{**TINY, "steps": 1}), tmp_path / name, progress=False)

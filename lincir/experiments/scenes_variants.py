@@ -7,7 +7,10 @@ from __future__ import annotations
 
 PHASE_1_COMMIT = "ce9df22"  # the tree that holds world scenes-v1, its presets and the headroom prototype
 DATA_PER_SEED_COMMIT = "b434c95"  # world scenes-v2, the main job drawing each seed's own captions and images
-E_COMMAND = "lincir world train-clip --preset scenes-clip-m --steps 3000 --eval-every 500 (then ship-clip)"
+# Variant E: the code, the CLIP's two commands and how its M comparison ran.
+E_COMMAND = ("52645ad; lincir world train-clip --preset scenes-clip-m --steps 3000 --eval-every 500 --out E; "
+             "lincir world ship-clip --preset scenes-clip-m --from E --out E/ship; the M comparison "
+             "(backbone_results) with weights E/ship/scenes-clip-m.safetensors")
 
 VARIANTS: list[dict] = [
     {"name": "A", "world": "scenes-v1", "code": PHASE_1_COMMIT, "clip": "scenes-clip-s (phase 1), step 500",

@@ -170,13 +170,16 @@ MASKED_KEPT, MASKED_MAX_CAPTIONS = 2, 200_000
 
 
 def _masked_captions(captions: list[str], key: str, cfg: TrainConfig, backbone) -> list[str]:
-    """mask_captions(captions, cfg.masking, seed=cfg.seed), remembered by (corpus hash, masking, seed, backbone
-    fingerprint): everything the masked texts depend on (the backbone's tokenizer and context included)."""
+    """mask_captions(captions, cfg.masking, seed=cfg.seed), remembered by corpus hash, masking, seed, backbone
+    fingerprint (its tokenizer and context) and cache root: what the masked texts depend on that can change within
+    a process (spaCy's model and the tagged parts of speech are fixed). Under a new LINCIR_CACHE the keyword spans
+    are read or computed again, so a cold cache stays cold."""
     from lincir.data.keywords import mask_captions
+    from lincir.storage import cache_root
 
     if len(captions) > MASKED_MAX_CAPTIONS:
         return mask_captions(captions, cfg.masking, seed=cfg.seed, backbone=backbone)
-    memo = (key, cfg.masking, cfg.seed, backbone.fingerprint())
+    memo = (key, cfg.masking, cfg.seed, backbone.fingerprint(), str(cache_root()))
     texts = _MASKED.pop(memo, None)  # popped and put back: the dict's order is least recently used first
     if texts is None:
         texts = tuple(mask_captions(captions, cfg.masking, seed=cfg.seed, backbone=backbone))
