@@ -20,13 +20,14 @@ setup: $(STAMP)
 reproduce: $(STAMP)
 	$(PY) -m lincir reproduce
 
-## Set up if needed, then the whole test suite (unit tests, then the notebooks under nbval, quick mode).
+## Set up if needed, then the whole test suite (unit tests on two xdist workers, then the notebooks under nbval,
+## quick mode, one after another: they share runs/quick/).
 test: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n 2 tests
 	if ls notebooks/*.ipynb >/dev/null 2>&1; then LINCIR_QUICK=1 $(PY) -m pytest --nbval-lax -p no:cacheprovider notebooks; fi
 
 test-fast: $(STAMP)
-	$(PY) -m pytest tests -m "not slow"
+	$(PY) -m pytest -n 2 tests -m "not slow"
 
 clean-venv:
 	rm -rf $(VENV)

@@ -28,3 +28,25 @@ def _isolated_cache(tmp_path, monkeypatch):
 
     monkeypatch.setenv("LINCIR_CACHE", str(tmp_path / "lincir-cache"))
     monkeypatch.setattr(loop, "_MASKED", {})  # the masked corpora kept in memory: every test starts cold
+
+
+# Modules whose tests share one costly module fixture (the whole shapes main job: about 8 minutes on one thread).
+# Under `make test`'s two xdist workers, each such module runs on one worker, so the fixture runs once while the
+# other worker takes the rest of the suite. (xdist's own loadgroup relabels node ids, which pytest 9 ignores.)
+_ONE_WORKER_MODULES = ("tests/test_world_targets.py",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class _ModulesKeptTogether(LoadScopeScheduling):
+        """One work unit per test, except one per module listed above; the largest units are handed out first."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in _ONE_WORKER_MODULES else nodeid
+
+    return _ModulesKeptTogether(config, log)
