@@ -102,6 +102,22 @@ def test_cached_targets_equal_fresh_full_context_encodings(backbone):
     assert np.abs(encode_captions(backbone, captions, batch_size=7) - fresh).max() < 1e-5  # any batching
 
 
+def test_cached_targets_hold_the_same_bits_whichever_thread_count_fills_them():
+    """A job's one-thread workers read what its two-thread main process cached: an entry filled by a one-thread
+    process must hold the same bits (ENCODE_THREADS'), or a run's phi depends on who filled the cache first. On
+    this machine 1,000 scenes captions encode differently on one and two threads (measured: 220 rows)."""
+    from lincir.data import feature_cache
+    from lincir.world.scenes.data import train_captions
+
+    bb = load_backbone("scenes-clip-s", "pretrained")
+    captions = train_captions(1000, 0)
+    torch.set_num_threads(1)  # the caller: a one-thread worker
+    cached = np.asarray(caption_targets(bb, captions, "corpus-threads"))
+    assert torch.get_num_threads() == 1  # the caller's setting is given back
+    torch.set_num_threads(feature_cache.ENCODE_THREADS)
+    assert np.array_equal(cached, encode_captions(bb, captions))
+
+
 def test_cached_tokens_equal_the_tokenizer_and_are_read_back(backbone):
     texts = [c.replace("a ", "a $ ", 1) for c in realistic_captions(30, seed=5)]
     first = cached_tokens(backbone, texts, chunk=7)  # chunked, computed, written

@@ -2,12 +2,29 @@
 text-only training and image features for the image-based baseline."""
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
 from lincir.storage import atomic_write, atomic_write_text, cache_dir, sha256_file, sha256_text
+
+# Cached features are computed on this many CPU threads, whatever the caller's: a product's last bits depend on how
+# many threads split it, and an entry is read by processes of any thread count (a job's one-thread workers read
+# what its main process wrote), so it must not depend on which process happened to fill it first. Two: the
+# 2-core machines every committed number comes from, so their bits are unchanged.
+ENCODE_THREADS = 2
+
+
+@contextlib.contextmanager
+def _encode_threads() -> Iterator[None]:
+    n = torch.get_num_threads()
+    torch.set_num_threads(ENCODE_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def _cached_array(key: str, kind: str, compute: Callable[[], np.ndarray], use_cache: bool = True) -> np.ndarray:
@@ -76,17 +93,22 @@ def caption_targets(backbone, captions: list[str], corpus_key: str, use_cache: b
     other composition may differ in the last bits (corpora with few duplicates are encoded as before)."""
     distinct = list(dict.fromkeys(captions))
     if len(distinct) * 2 > len(captions):
-        key = sha256_text("targets-v1", backbone.fingerprint(), corpus_key, str(len(captions)))
-        return _cached_array(key, "targets", lambda: encode_captions(backbone, captions, progress=progress),
-                             use_cache)
+        def compute() -> np.ndarray:
+            with _encode_threads():
+                return encode_captions(backbone, captions, progress=progress)
 
-    def compute() -> np.ndarray:
+        # v2: computed on ENCODE_THREADS threads (v1 entries hold the bits of whichever process wrote them)
+        key = sha256_text("targets-v2", backbone.fingerprint(), corpus_key, str(len(captions)))
+        return _cached_array(key, "targets", compute, use_cache)
+
+    def compute_distinct() -> np.ndarray:
         where = {c: i for i, c in enumerate(distinct)}
-        feats = encode_captions(backbone, distinct, progress=progress)  # (U, d)
+        with _encode_threads():
+            feats = encode_captions(backbone, distinct, progress=progress)  # (U, d)
         return feats[np.fromiter((where[c] for c in captions), dtype=np.int64, count=len(captions))]
 
-    key = sha256_text("targets-distinct-v1", backbone.fingerprint(), corpus_key, str(len(captions)))
-    return _cached_array(key, "targets", compute, use_cache)
+    key = sha256_text("targets-distinct-v2", backbone.fingerprint(), corpus_key, str(len(captions)))
+    return _cached_array(key, "targets", compute_distinct, use_cache)
 
 
 @torch.no_grad()
@@ -97,5 +119,10 @@ def encode_image_tensors(backbone, pixels: torch.Tensor, batch_size: int = 256) 
 
 
 def cached_image_features(backbone, key: str, compute: Callable[[], np.ndarray], use_cache: bool = True) -> np.ndarray:
-    """Image features under a caller's key (image list hash), together with the backbone's fingerprint."""
-    return _cached_array(sha256_text("images-v1", backbone.fingerprint(), key), "image-features", compute, use_cache)
+    """Image features under a caller's key (image list hash), together with the backbone's fingerprint; computed
+    on ENCODE_THREADS threads (v2; v1 entries hold the bits of whichever process wrote them)."""
+    def fixed() -> np.ndarray:
+        with _encode_threads():
+            return compute()
+
+    return _cached_array(sha256_text("images-v2", backbone.fingerprint(), key), "image-features", fixed, use_cache)

@@ -31,6 +31,9 @@ class ScenesJobConfig:
     noises: tuple[str, ...] = ("none", "lincir", "gaussian", "uniform", "bernoulli")  # on `comparison`
     scaling_noises: tuple[str, ...] = ("none", "lincir")  # LinCIR's arms on every size (with Pic2Word-style)
     noise_variants: tuple[str, ...] = ("capdec", "c3")  # on `comparison`
+    # The paper's noise at other scales than its default 1, on `comparison` (the issue asks for the scales beside
+    # the distributions). Set before any was measured: the default hurt, so two smaller scales and one larger.
+    noise_scales: tuple[float, ...] = (0.25, 0.5, 2.0)
     searle: bool = True  # on `comparison`
     oti_images: int = 500
     oti_steps: int = 20
@@ -65,13 +68,26 @@ class ScenesJobConfig:
                     oti_steps=self.oti_steps)))
             for name in (self.noise_variants if full else ()):
                 out.append((f"lincir-{name}-s{seed}", dataclasses.replace(base, **NOISE_VARIANTS[name], seed=seed)))
+            for scale in (self.noise_scales if full else ()):
+                out.append((f"{scaled_run(scale)}-s{seed}", dataclasses.replace(
+                    base, noise="lincir", noise_scale=float(scale), seed=seed)))
         return out
+
+
+def scaled_run(scale: float) -> str:
+    """The run name (before its seed) of the paper's noise at `scale`."""
+    return f"lincir-lincir-x{scale:g}"
+
+
+def scaled_noise(scale: float) -> str:
+    """The paper's noise at `scale`, as the job's noise-gain keys and method names ("lincir (<it> noise)") call it."""
+    return f"lincir at scale {scale:g}"
 
 
 PRESETS = {
     "full": ScenesJobConfig(),
     "quick": ScenesJobConfig(backbones=("scenes-clip-s",), comparison="scenes-clip-s", seeds=(0, 1), steps=40,
                              world_captions=3000, world_images=1000, noises=("none", "lincir"),
-                             noise_variants=(), size="quick", oti_images=100, oti_steps=5, slerp_weights=(0.5,),
+                             noise_variants=(), noise_scales=(), size="quick", oti_images=100, oti_steps=5, slerp_weights=(0.5,),
                              span_captions=1000),
 }

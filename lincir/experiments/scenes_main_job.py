@@ -1,5 +1,5 @@
 """The main job on the scenes world: on the comparison CLIP (M) every method of the harness (LinCIR with every
-noise and the noise literature's recipes, the Pic2Word-style and SEARLE-style phis, Slerp, the training-free
+noise, the paper's noise at other scales and the noise literature's recipes, the Pic2Word-style and SEARLE-style phis, Slerp, the training-free
 baselines), and on every CLIP size LinCIR (no noise and the paper's) and the Pic2Word-style phi; beside them phi
 fed the reference's caption instead of its image (the headroom), caption coverage, and how much of the image
 features' variance lies off the text features' span (the why). Seeds pair the arms; results.json is
@@ -15,7 +15,7 @@ import torch
 from lincir.errors import LincirError
 from lincir.experiments.main_job import summarise
 from lincir.experiments.main_job_config import phi_input
-from lincir.experiments.scenes_job_config import ScenesJobConfig
+from lincir.experiments.scenes_job_config import ScenesJobConfig, scaled_noise, scaled_run
 from lincir.experiments.stats import paired_differences, unpaired_difference
 from lincir.storage import atomic_write_json
 from lincir.train.run_cache import SideBySide
@@ -98,6 +98,9 @@ def backbone_results(cfg: ScenesJobConfig, name: str, bench, runs: dict, phis: d
                 "lincir-caption", f"lincir-{noise}", wf_alt)
     for variant in (cfg.noise_variants if full else ()):
         methods[f"lincir ({variant} noise)"] = over_seeds("lincir", f"lincir-{variant}")
+    scales = cfg.noise_scales if full else ()
+    for scale in scales:
+        methods[f"lincir ({scaled_noise(scale)} noise)"] = over_seeds("lincir", scaled_run(scale))
     methods["pic2word"] = summarise([ev("pic2word", phis[f"pic2word-s{s}"]) for s in cfg.seeds])
     if full and cfg.searle:
         methods["searle"] = summarise([ev("searle", phis[f"searle-s{s}"]) for s in cfg.seeds])
@@ -113,7 +116,8 @@ def backbone_results(cfg: ScenesJobConfig, name: str, bench, runs: dict, phis: d
         # minus phi fed its image: what the modality gap costs, at most; paired by seed.
         "headroom_R@10": paired_differences(methods["lincir, full caption fed to phi (none noise)"]["R@10"], none),
         "noise_gain_R@10": {n: paired_differences(methods[f"lincir ({n} noise)"]["R@10"], none)
-                            for n in list(noises) + list(cfg.noise_variants if full else ()) if n != "none"},
+                            for n in [*noises, *(cfg.noise_variants if full else ()), *map(scaled_noise, scales)]
+                            if n != "none"},
     }
     return result
 

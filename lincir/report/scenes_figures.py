@@ -16,8 +16,13 @@ ROLE_COLOURS = {"object": "#0173b2", "context": "#029e73", "details": "#cc78bc"}
 SIZE_LABELS = {"scenes-clip-s": "S", "scenes-clip-m": "M", "scenes-clip-l": "L"}
 COVERAGE_SOURCES = {"train_captions": "phi's training captions", "benchmark_reference_alt": "alt-text of a reference",
                     "benchmark_reference_full": "full caption of a reference"}
-NOISE_NAMES = {"lincir": "paper's u·N(0,I)", "gaussian": "gaussian", "uniform": "uniform", "bernoulli": "bernoulli",
-               "capdec": "CapDec", "c3": "C3"}
+NOISE_NAMES = {"lincir": "paper's u·N(0,I), scale 1", "gaussian": "gaussian", "uniform": "uniform",
+               "bernoulli": "bernoulli", "capdec": "CapDec", "c3": "C3"}
+
+
+def noise_label(name: str) -> str:
+    """A noise-gain key of the job as a reader's label ("lincir at scale 0.5" -> "paper's, scale 0.5")."""
+    return NOISE_NAMES.get(name, name.replace("lincir at scale ", "paper's, scale "))
 
 
 def sizes(results: dict) -> list[str]:
@@ -107,10 +112,14 @@ def noise_gain_figure(results: dict):
     gains = results["backbones"][comp]["noise_gain_R@10"]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained", width_ratios=(1.6, 1))
     ax = axes[0]
-    names = list(gains)
+    # The paper's noise at every scale first (smallest to largest, its default 1 among them), then the others.
+    scales = {float(n.rsplit(" ", 1)[1]): n for n in gains if n.startswith("lincir at scale ")}
+    if "lincir" in gains:
+        scales[1.0] = "lincir"
+    names = [scales[k] for k in sorted(scales)] + [n for n in gains if n not in scales.values()]
     _interval_points(ax, range(len(names)), [gains[n] for n in names], "#0173b2")
     ax.axhline(0.0, color="grey", lw=1)
-    ax.set_xticks(range(len(names)), [NOISE_NAMES.get(n, n) for n in names], rotation=20, ha="right")
+    ax.set_xticks(range(len(names)), [noise_label(n) for n in names], rotation=20, ha="right")
     ax.set_ylabel("R@10: noise - no noise (paired)")
     ax.set_title(f"every noise at the natural gap, {comp}")
     bs = [b for b in sizes(results) if "lincir" in results["backbones"][b]["noise_gain_R@10"]]
