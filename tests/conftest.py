@@ -10,6 +10,8 @@ import torch  # noqa: E402
 # Tests never touch the user's cache; every test is CPU-only. One thread: the tiny tensors of the tests gain
 # nothing from two, and on a busy 2-core machine OpenMP's second thread costs several times over.
 os.environ.setdefault("LINCIR_CACHE", os.path.join(os.path.dirname(__file__), ".." , ".pytest_cache", "lincir"))
+# Cached features too (feature_cache.ENCODE_THREADS, read at import): one thread in each of make test's workers.
+os.environ.setdefault("LINCIR_ENCODE_THREADS", "1")
 torch.set_num_threads(1)
 
 

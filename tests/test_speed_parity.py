@@ -102,7 +102,7 @@ def test_cached_targets_equal_fresh_full_context_encodings(backbone):
     assert np.abs(encode_captions(backbone, captions, batch_size=7) - fresh).max() < 1e-5  # any batching
 
 
-def test_cached_targets_hold_the_same_bits_whichever_thread_count_fills_them():
+def test_cached_targets_hold_the_same_bits_whichever_thread_count_fills_them(monkeypatch):
     """A job's one-thread workers read what its two-thread main process cached: an entry filled by a one-thread
     process must hold the same bits (ENCODE_THREADS'), or a run's phi depends on who filled the cache first. On
     this machine 1,000 scenes captions encode differently on one and two threads (measured: 220 rows)."""
@@ -111,11 +111,25 @@ def test_cached_targets_hold_the_same_bits_whichever_thread_count_fills_them():
 
     bb = load_backbone("scenes-clip-s", "pretrained")
     captions = train_captions(1000, 0)
+    monkeypatch.setattr(feature_cache, "ENCODE_THREADS", 2)  # the default (the tests' environment sets 1)
     torch.set_num_threads(1)  # the caller: a one-thread worker
     cached = np.asarray(caption_targets(bb, captions, "corpus-threads"))
     assert torch.get_num_threads() == 1  # the caller's setting is given back
-    torch.set_num_threads(feature_cache.ENCODE_THREADS)
-    assert np.array_equal(cached, encode_captions(bb, captions))
+    assert np.array_equal(cached, _encoded_on(bb, captions, 2))
+    # Another count is another entry (not the first one read back), again whatever the caller's threads.
+    monkeypatch.setattr(feature_cache, "ENCODE_THREADS", 1)
+    torch.set_num_threads(2)
+    again = np.asarray(caption_targets(bb, captions, "corpus-threads"))
+    assert np.array_equal(again, _encoded_on(bb, captions, 1))
+
+
+def _encoded_on(bb, captions: list[str], threads: int) -> np.ndarray:
+    n = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return encode_captions(bb, captions)
+    finally:
+        torch.set_num_threads(n)
 
 
 def test_cached_tokens_equal_the_tokenizer_and_are_read_back(backbone):

@@ -3,6 +3,7 @@ text-only training and image features for the image-based baseline."""
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Callable, Iterator
 
 import numpy as np
@@ -12,9 +13,14 @@ from lincir.storage import atomic_write, atomic_write_text, cache_dir, sha256_fi
 
 # Cached features are computed on this many CPU threads, whatever the caller's: a product's last bits depend on how
 # many threads split it, and an entry is read by processes of any thread count (a job's one-thread workers read
-# what its main process wrote), so it must not depend on which process happened to fill it first. Two: the
-# 2-core machines every committed number comes from, so their bits are unchanged.
-ENCODE_THREADS = 2
+# what its main process wrote), so it must not depend on which process happened to fill it first. Two by default:
+# the 2-core machines every committed number comes from. LINCIR_ENCODE_THREADS sets another count (a many-core
+# machine; the tests, one thread per xdist worker); the count is in every key, so entries of two counts never mix.
+ENCODE_THREADS = int(os.environ.get("LINCIR_ENCODE_THREADS", "2"))
+
+
+def _threads_key() -> str:
+    return f"threads{ENCODE_THREADS}"
 
 
 @contextlib.contextmanager
@@ -98,7 +104,7 @@ def caption_targets(backbone, captions: list[str], corpus_key: str, use_cache: b
                 return encode_captions(backbone, captions, progress=progress)
 
         # v2: computed on ENCODE_THREADS threads (v1 entries hold the bits of whichever process wrote them)
-        key = sha256_text("targets-v2", backbone.fingerprint(), corpus_key, str(len(captions)))
+        key = sha256_text("targets-v2", _threads_key(), backbone.fingerprint(), corpus_key, str(len(captions)))
         return _cached_array(key, "targets", compute, use_cache)
 
     def compute_distinct() -> np.ndarray:
@@ -107,7 +113,8 @@ def caption_targets(backbone, captions: list[str], corpus_key: str, use_cache: b
             feats = encode_captions(backbone, distinct, progress=progress)  # (U, d)
         return feats[np.fromiter((where[c] for c in captions), dtype=np.int64, count=len(captions))]
 
-    key = sha256_text("targets-distinct-v2", backbone.fingerprint(), corpus_key, str(len(captions)))
+    key = sha256_text("targets-distinct-v2", _threads_key(), backbone.fingerprint(), corpus_key,
+                      str(len(captions)))
     return _cached_array(key, "targets", compute_distinct, use_cache)
 
 
@@ -125,4 +132,5 @@ def cached_image_features(backbone, key: str, compute: Callable[[], np.ndarray],
         with _encode_threads():
             return compute()
 
-    return _cached_array(sha256_text("images-v2", backbone.fingerprint(), key), "image-features", fixed, use_cache)
+    return _cached_array(sha256_text("images-v2", _threads_key(), backbone.fingerprint(), key), "image-features",
+                         fixed, use_cache)

@@ -80,7 +80,7 @@ def scaled_run(scale: float) -> str:
 
 
 def scaled_noise(scale: float) -> str:
-    """The paper's noise at `scale`, as the job's noise-gain keys and method names ("lincir (<it> noise)") call it."""
+    """The paper's noise at `scale` as the job names it: its noise-gain key, and its method "lincir (<it> noise)"."""
     return f"lincir at scale {scale:g}"
 
 
@@ -88,6 +88,6 @@ PRESETS = {
     "full": ScenesJobConfig(),
     "quick": ScenesJobConfig(backbones=("scenes-clip-s",), comparison="scenes-clip-s", seeds=(0, 1), steps=40,
                              world_captions=3000, world_images=1000, noises=("none", "lincir"),
-                             noise_variants=(), noise_scales=(), size="quick", oti_images=100, oti_steps=5, slerp_weights=(0.5,),
-                             span_captions=1000),
+                             noise_variants=(), noise_scales=(), size="quick", oti_images=100, oti_steps=5,
+                             slerp_weights=(0.5,), span_captions=1000),
 }

@@ -1,9 +1,9 @@
 """The main job on the scenes world: on the comparison CLIP (M) every method of the harness (LinCIR with every
-noise, the paper's noise at other scales and the noise literature's recipes, the Pic2Word-style and SEARLE-style phis, Slerp, the training-free
-baselines), and on every CLIP size LinCIR (no noise and the paper's) and the Pic2Word-style phi; beside them phi
-fed the reference's caption instead of its image (the headroom), caption coverage, and how much of the image
-features' variance lies off the text features' span (the why). Seeds pair the arms; results.json is
-deterministic for a config, timings.json holds the wall-clock."""
+noise, the paper's noise at other scales and the noise literature's recipes, the Pic2Word-style and SEARLE-style
+phis, Slerp, the training-free baselines), and on every CLIP size LinCIR (no noise and the paper's) and the
+Pic2Word-style phi; beside them phi fed the reference's caption instead of its image (the headroom), caption
+coverage, and how much of the image features' variance lies off the text features' span (the why). Seeds pair
+the arms; results.json is deterministic for a config, timings.json holds the wall-clock."""
 from __future__ import annotations
 
 import dataclasses

@@ -16,7 +16,7 @@ ROLE_COLOURS = {"object": "#0173b2", "context": "#029e73", "details": "#cc78bc"}
 SIZE_LABELS = {"scenes-clip-s": "S", "scenes-clip-m": "M", "scenes-clip-l": "L"}
 COVERAGE_SOURCES = {"train_captions": "phi's training captions", "benchmark_reference_alt": "alt-text of a reference",
                     "benchmark_reference_full": "full caption of a reference"}
-NOISE_NAMES = {"lincir": "paper's u·N(0,I), scale 1", "gaussian": "gaussian", "uniform": "uniform",
+NOISE_NAMES = {"lincir": "paper's, scale 1", "gaussian": "gaussian", "uniform": "uniform",
                "bernoulli": "bernoulli", "capdec": "CapDec", "c3": "C3"}
 
 
