@@ -19,10 +19,6 @@ from lincir.storage import atomic_write, atomic_write_text, cache_dir, sha256_fi
 ENCODE_THREADS = int(os.environ.get("LINCIR_ENCODE_THREADS", "2"))
 
 
-def _threads_key() -> str:
-    return f"threads{ENCODE_THREADS}"
-
-
 @contextlib.contextmanager
 def _encode_threads() -> Iterator[None]:
     n = torch.get_num_threads()
@@ -31,6 +27,18 @@ def _encode_threads() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(n)
+
+
+def _cached_features(kind: str, key_parts: tuple[str, ...], compute: Callable[[], np.ndarray],
+                     use_cache: bool) -> np.ndarray:
+    """A float feature entry: computed on ENCODE_THREADS threads, that count part of its key (after the version,
+    key_parts[0]; v2: v1 entries hold the bits of whichever process wrote them)."""
+    def fixed() -> np.ndarray:
+        with _encode_threads():
+            return compute()
+
+    key = sha256_text(key_parts[0], f"threads{ENCODE_THREADS}", *key_parts[1:])
+    return _cached_array(key, kind, fixed, use_cache)
 
 
 def _cached_array(key: str, kind: str, compute: Callable[[], np.ndarray], use_cache: bool = True) -> np.ndarray:
@@ -99,23 +107,16 @@ def caption_targets(backbone, captions: list[str], corpus_key: str, use_cache: b
     other composition may differ in the last bits (corpora with few duplicates are encoded as before)."""
     distinct = list(dict.fromkeys(captions))
     if len(distinct) * 2 > len(captions):
-        def compute() -> np.ndarray:
-            with _encode_threads():
-                return encode_captions(backbone, captions, progress=progress)
+        return _cached_features("targets", ("targets-v2", backbone.fingerprint(), corpus_key, str(len(captions))),
+                                lambda: encode_captions(backbone, captions, progress=progress), use_cache)
 
-        # v2: computed on ENCODE_THREADS threads (v1 entries hold the bits of whichever process wrote them)
-        key = sha256_text("targets-v2", _threads_key(), backbone.fingerprint(), corpus_key, str(len(captions)))
-        return _cached_array(key, "targets", compute, use_cache)
-
-    def compute_distinct() -> np.ndarray:
+    def compute() -> np.ndarray:
         where = {c: i for i, c in enumerate(distinct)}
-        with _encode_threads():
-            feats = encode_captions(backbone, distinct, progress=progress)  # (U, d)
+        feats = encode_captions(backbone, distinct, progress=progress)  # (U, d)
         return feats[np.fromiter((where[c] for c in captions), dtype=np.int64, count=len(captions))]
 
-    key = sha256_text("targets-distinct-v2", _threads_key(), backbone.fingerprint(), corpus_key,
-                      str(len(captions)))
-    return _cached_array(key, "targets", compute_distinct, use_cache)
+    return _cached_features("targets", ("targets-distinct-v2", backbone.fingerprint(), corpus_key,
+                                        str(len(captions))), compute, use_cache)
 
 
 @torch.no_grad()
@@ -127,10 +128,5 @@ def encode_image_tensors(backbone, pixels: torch.Tensor, batch_size: int = 256) 
 
 def cached_image_features(backbone, key: str, compute: Callable[[], np.ndarray], use_cache: bool = True) -> np.ndarray:
     """Image features under a caller's key (image list hash), together with the backbone's fingerprint; computed
-    on ENCODE_THREADS threads (v2; v1 entries hold the bits of whichever process wrote them)."""
-    def fixed() -> np.ndarray:
-        with _encode_threads():
-            return compute()
-
-    return _cached_array(sha256_text("images-v2", _threads_key(), backbone.fingerprint(), key), "image-features",
-                         fixed, use_cache)
+    on ENCODE_THREADS threads."""
+    return _cached_features("image-features", ("images-v2", backbone.fingerprint(), key), compute, use_cache)

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
+from lincir.experiments.scenes_job_config import scaled_noise
 from lincir.report.plotting import FAMILIES, bar_with_seeds, family_legend, method_family, methods_by_family
 
 # The scenes world's ten factors by role (lincir.world.scenes.factors), in the order the figures show them.
@@ -113,7 +114,7 @@ def noise_gain_figure(results: dict):
     fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained", width_ratios=(1.6, 1))
     ax = axes[0]
     # The paper's noise at every scale first (smallest to largest, its default 1 among them), then the others.
-    scales = {float(n.rsplit(" ", 1)[1]): n for n in gains if n.startswith("lincir at scale ")}
+    scales = {s: scaled_noise(s) for s in results["config"].get("noise_scales", ())}
     if "lincir" in gains:
         scales[1.0] = "lincir"
     names = [scales[k] for k in sorted(scales)] + [n for n in gains if n not in scales.values()]
