@@ -284,6 +284,31 @@ def test_searle_stage1_tokens_are_cached_by_content(backbone, monkeypatch):
     assert len(calls) == 3
 
 
+def test_searle_stage1_tokens_are_cached_per_thread_count(monkeypatch):
+    """Stage 1 runs at its caller's thread count (a job's one-thread workers), and its last bits depend on it: an
+    entry another count filled must not be read back (5 steps on 100 features: 48 tokens differ on this machine).
+    On a CPU where the two counts agree the bits cannot show it, but the count of calls still does."""
+    from lincir.models.backbones import load_backbone
+    from lincir.train import searle
+
+    bb = load_backbone("scenes-clip-s", "pretrained")
+    feats = np.random.default_rng(0).standard_normal((100, bb.embed_dim)).astype(np.float32)
+    cfg = TrainConfig(oti_steps=5, concepts="scenes")
+    calls = []
+    real = searle._invert
+    monkeypatch.setattr(searle, "_invert", lambda *a, **k: calls.append(torch.get_num_threads()) or real(*a, **k))
+
+    def tokens(threads: int, **k) -> np.ndarray:
+        torch.set_num_threads(threads)
+        return np.asarray(searle.invert_images(bb, feats, cfg, **k))
+
+    one = tokens(1)  # cached by a one-thread caller
+    two = tokens(2)  # a two-thread caller computes its own entry ...
+    assert calls == [1, 2]
+    assert np.array_equal(two, tokens(2, use_cache=False))  # ... with its own bits
+    assert np.array_equal(tokens(1), one) and np.array_equal(tokens(2), two) and calls == [1, 2, 2]
+
+
 def test_searle_stage2_distillation_trains():
     g = torch.Generator().manual_seed(0)
     feats, tokens = torch.randn(32, D, generator=g), torch.randn(32, 16, generator=g)

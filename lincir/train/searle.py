@@ -5,7 +5,7 @@ tokens on image features) runs in `lincir.train.loop` as objective "searle".
 Each image gets a free token w (token width) optimised so that E_T("a photo of $", $ <- w) points where E_I(x)
 does, while E_T(phrase with $, $ <- w) stays close to E_T(phrase) for a phrase of the image's concept (the
 concept CLIP assigns it zero-shot): w is kept near a real word. The tokens are cached on disk, keyed by the
-backbone, the image features' content and every stage-1 setting.
+backbone, the image features' content, every stage-1 setting and the CPU thread count that optimised them.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from lincir.train.config import TrainConfig
 
 OTI_STREAM = 3  # keyed-random stream of the tokens' initial values
 STAGE2_STREAM = 4  # keyed-random stream of stage 2's phrase choice (per seed, step and image)
-OTI_FORMAT = "oti-tokens-v2"  # v2: the phrases' "$" set apart by spaces
+OTI_FORMAT = "oti-tokens-v3"  # v2: the phrases' "$" set apart by spaces; v3: the thread count in the key
 
 
 def concept_bank(cfg: TrainConfig) -> dict[str, list[str]]:
@@ -71,7 +71,17 @@ def invert_images(backbone, image_features: np.ndarray, cfg: TrainConfig, batch_
 
 
 def _tokens_key(backbone, feats: np.ndarray, cfg: TrainConfig, bank: dict[str, list[str]]) -> str:
-    return sha256_text(OTI_FORMAT, backbone.fingerprint(), str(feats.shape), _array_digest(feats), _settings(cfg, bank))
+    return sha256_text(OTI_FORMAT, backbone.fingerprint(), _where(backbone), str(feats.shape),
+                       _array_digest(feats), _settings(cfg, bank))
+
+
+def _where(backbone) -> str:
+    """What the tokens' last bits depend on besides their inputs: on a CPU, the thread count (5 steps on 100 image
+    features through the S scenes CLIP: 48 tokens differ between one and two threads). Stage 1 is training, so it
+    is not moved to the feature cache's fixed count: it runs at its caller's (a job's one-thread workers), and an
+    entry of another count is another entry, never read in its place."""
+    device = torch.device(getattr(backbone, "device", "cpu"))
+    return f"cpu-threads{torch.get_num_threads()}" if device.type == "cpu" else device.type
 
 
 def _seconds_path(key: str):
