@@ -70,6 +70,11 @@ def test_shipped_scenes_clips_load_through_the_registry(name):
     weights, meta_path = asset_paths(BACKBONES[name].asset)
     meta = read_json(meta_path)
     assert not meta["partial"] and meta["config"]["world"] == "scenes" and meta["shipped"]["bytes"] == weights.stat().st_size
+    from lincir.world.clip_training import PRESETS
+
+    # Shipped from the preset's recipe, the same for the three sizes (a retrained CLIP changes the preset too).
+    assert meta["steps"] == PRESETS[name].steps
+    assert meta["config"] == json.loads(json.dumps(dataclasses.asdict(PRESETS[name])))
     from safetensors.torch import load_file
 
     stored = load_file(str(weights))  # the file holds only the kept rows, and their ids
@@ -146,6 +151,10 @@ def test_scenes_job_writes_every_number_with_the_variants(tmp_path, monkeypatch)
         (tmp_path / "job" / "results.json").read_text(encoding="utf-8")) and "read" in said[0]
     monkeypatch.setattr(J, "run_scenes_job", lambda c, *a, **k: {"ran": c.steps})
     assert J.scenes_results(dataclasses.replace(cfg, steps=4), tmp_path / "job", log=said.append) == {"ran": 4}
+    # ... and for the same config on retrained CLIPs (shipped anew under the same names and presets).
+    assert r["clip_weights"] == J.clip_weights(cfg) and len(r["clip_weights"]["scenes-clip-s"]) == 16
+    monkeypatch.setattr(J, "clip_weights", lambda c: {"scenes-clip-s": "another file"})
+    assert J.scenes_results(cfg, tmp_path / "job", log=said.append) == {"ran": 3}
 
     # Every figure the notebooks draw from these results.
     import matplotlib

@@ -39,6 +39,14 @@ def _clip_facts(backbone) -> dict:
     return facts
 
 
+def clip_weights(cfg: ScenesJobConfig) -> dict[str, str]:
+    """{CLIP: its weights' identity} (a shipped file's content hash): results read back must be of these CLIPs."""
+    from lincir.train.config import TrainConfig
+    from lincir.train.run_cache import weights_id
+
+    return {name: weights_id(TrainConfig(backbone=name, weights=cfg.weights)) for name in cfg.backbones}
+
+
 def span_measure(backbone, images: torch.Tensor, captions: list[str]) -> dict:
     """variance_outside_span of image features against the text features of captions."""
     from lincir.core.modality_gap import variance_outside_span
@@ -209,6 +217,7 @@ def run_scenes_job(cfg: ScenesJobConfig, out_dir: str | Path, overwrite: bool = 
     results = {
         "config": dataclasses.asdict(cfg),
         "world": {"name": "scenes", "version": SCENES_VERSION},
+        "clip_weights": clip_weights(cfg),
         "benchmark": {"gallery": len(bench.gallery), "queries": len(qs),
                       "ground_truths_per_query": sum(len(q.ground_truth) for q in qs) / len(qs)},
         "coverage": coverage,
@@ -297,9 +306,9 @@ def markdown(results: dict) -> str:
 
 def scenes_results(cfg: ScenesJobConfig, out_dir: str | Path, workers: int = 2, progress: bool = True,
                    log=print) -> dict:
-    """The job's results for cfg: out/results.json when it was written for this very config and world version,
-    else the job run now (every phi already in out/runs is reused, so a second notebook pays only for what is
-    missing)."""
+    """The job's results for cfg: out/results.json when it was written for this very config, world version and
+    CLIP weights, else the job run now (every phi already in out/runs is reused, so a second notebook pays only
+    for what is missing)."""
     import json
 
     from lincir.storage import read_json
@@ -309,7 +318,8 @@ def scenes_results(cfg: ScenesJobConfig, out_dir: str | Path, workers: int = 2, 
     if path.is_file():
         saved = read_json(path)
         if saved.get("config") == json.loads(json.dumps(dataclasses.asdict(cfg))) and \
-                saved.get("world", {}).get("version") == SCENES_VERSION:
+                saved.get("world", {}).get("version") == SCENES_VERSION and \
+                saved.get("clip_weights") == clip_weights(cfg):  # retrained CLIPs: the saved numbers are not theirs
             log(f"scenes main job: read {path} (written for this config)")
             return saved
     return run_scenes_job(cfg, out_dir, overwrite=True, progress=progress, log=log, workers=workers)

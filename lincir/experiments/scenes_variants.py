@@ -7,6 +7,7 @@ from __future__ import annotations
 
 PHASE_1_COMMIT = "ce9df22"  # the tree that holds world scenes-v1, its presets and the headroom prototype
 DATA_PER_SEED_COMMIT = "b434c95"  # world scenes-v2, the main job drawing each seed's own captions and images
+ONE_DATA_SET_COMMIT = "7b95a69"  # the 1,000-step CLIPs and the job on one data set, current until variant F
 # Variant E: the code, the CLIP's two commands and how its M comparison ran.
 E_COMMAND = ("52645ad; lincir world train-clip --preset scenes-clip-m --steps 3000 --eval-every 500 --out E; "
              "lincir world ship-clip --preset scenes-clip-m --from E --out E/ship; the M comparison "
@@ -43,16 +44,26 @@ VARIANTS: list[dict] = [
      "full_caption_R@10": [20.7, 21.0, 21.4, 22.0, 22.6], "headroom_R@10": [9.2, 10.7, 10.2, 11.2, 9.6],
      "paper_noise_minus_none_R@10": [-1.2, -1.3, -2.8, -1.6, -1.8],
      "note": "each seed its own data; S: headroom +5.3, noise -1.8; L: headroom +9.8, noise -3.8 (means of 5)"},
-    # The CLIP schedule tried after the current job: the M CLIP trained three times as long (the shapes CLIP's
-    # 3,000 steps), everything else as the current job's M comparison (one data set, 5 seeds). Not shipped: the CLIP
-    # lived in a scratch folder; the command below trains it again.
+    # The job on one data set (world_seed 0) with the 1,000-step CLIPs: current from phase 2's second run until the
+    # CLIPs were retrained on the 500-step schedule (variant F, the current one). M's numbers; the commit's
+    # figures/scenes_main_job.json has every size and arm.
+    {"name": "D, one data set", "world": "scenes-v2", "code": ONE_DATA_SET_COMMIT, "clip": "scenes-clip-m",
+     "recipe": "as D, but one data set for every seed (world_seed 0); CLIPs 1,000 steps", "phi_steps": 300,
+     "seeds": [0, 1, 2, 3, 4], "image_R@10": [11.5, 12.4, 10.5, 10.7, 12.9],
+     "full_caption_R@10": [20.7, 22.2, 19.5, 21.6, 22.5],
+     "headroom_R@10": [9.2, 9.8, 9.0, 10.9, 9.6], "paper_noise_minus_none_R@10": [-1.2, -1.1, -1.2, -1.9, -2.0],
+     "note": "M: image retrieval 20.3, Pic2Word-style 24.0, modality gap 0.450, image variance off the text span "
+             "0.145; S: headroom +4.7, noise -2.5; L: headroom +9.3, noise -2.4 (means of 5); 1,160 s fresh"},
+    # The CLIP schedule tried after "D, one data set": the M CLIP trained three times as long (the shapes CLIP's
+    # 3,000 steps), everything else as that job's M comparison (one data set, 5 seeds). Not shipped: the CLIP lived
+    # in a scratch folder; the command below trains it again. (Variant F, the current one, went the other way.)
     {"name": "E, M CLIP 3,000 steps", "world": "scenes-v2", "code": E_COMMAND,
      "clip": "scenes-clip-m trained 3,000 steps (not shipped)",
-     "recipe": "as the current job; the M CLIP's schedule 3,000 steps instead of 1,000", "phi_steps": 300,
+     "recipe": "as D, one data set; the M CLIP's schedule 3,000 steps instead of 1,000", "phi_steps": 300,
      "seeds": [0, 1, 2, 3, 4], "image_R@10": [5.6, 5.2, 5.1, 6.3, 5.9],
      "full_caption_R@10": [8.8, 9.2, 10.0, 10.6, 9.8], "headroom_R@10": [3.2, 4.0, 4.9, 4.3, 3.9],
      "paper_noise_minus_none_R@10": [-2.5, -0.4, -1.3, -0.9, -1.1],
-     "note": "M only; zero-shot shape .28, colour .53 (shipped M: .25, .74); modality gap 0.273 (0.450); image "
+     "note": "M only; zero-shot shape .28, colour .53 (1,000-step M: .25, .74); modality gap 0.273 (0.450); image "
              "variance off the text span 0.078 (0.145); image retrieval 13.2 (20.3), Pic2Word-style 13.9 (24.0); "
              "not adopted: the headroom fell from +9.7 to +4.1"},
 ]
