@@ -58,6 +58,19 @@ def test_01_the_world_clip_has_a_modality_gap_and_aligns_pairs():
     assert n["seconds"] > 0 and "takeaways" in n
 
 
+def test_scenes_numbers_are_the_shipped_clips():
+    """figures/scenes_main_job.json must come from the CLIPs in lincir/assets: retraining them without running the
+    job again would leave every scenes number in the notebooks and README describing other weights."""
+    from lincir.experiments.scenes_job_config import PRESETS
+    from lincir.experiments.scenes_main_job import clip_weights
+
+    path = FIGURES / "scenes_main_job.json"
+    if not path.is_file():
+        pytest.skip(f"{path.relative_to(ROOT)} is absent: run the scenes job (notebook 01) to write it")
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert saved["clip_weights"] == clip_weights(PRESETS["full"])
+
+
 def test_02_parity_is_exact_and_training_lowers_the_loss():
     n = numbers("02_train_lincir")
     assert n["parity"]["max_abs_diff"] <= 1e-5 * max(1.0, n["parity"]["max_abs_value"])

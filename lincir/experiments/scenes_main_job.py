@@ -130,18 +130,21 @@ def backbone_results(cfg: ScenesJobConfig, name: str, bench, runs: dict, phis: d
     return result
 
 
+def scaling_steps(backbones) -> list[tuple[str, str, str]]:
+    """(label, smaller, larger) of each step up between listed sizes, then of the whole range when there are more
+    than two (in this order: JSON read back has its keys sorted, so readers take the order from here)."""
+    pairs = list(zip(backbones, backbones[1:])) + ([(backbones[0], backbones[-1])] if len(backbones) > 2 else [])
+    return [(f"{a} -> {b}", a, b) for a, b in pairs]
+
+
 def scaling(cfg: ScenesJobConfig, per_backbone: dict) -> dict:
     """R@10 of the scaling arms per size, and each step up's difference (unpaired: another CLIP)."""
     arms = [f"lincir ({n} noise)" for n in cfg.scaling_noises] + ["pic2word"]
     out = {}
     for arm in arms:
         cells = {b: per_backbone[b]["methods"][arm]["R@10"] for b in cfg.backbones}
-        steps = {f"{a} -> {b}": unpaired_difference(cells[b], cells[a])
-                 for a, b in zip(cfg.backbones, cfg.backbones[1:])}
-        if len(cfg.backbones) > 2:
-            steps[f"{cfg.backbones[0]} -> {cfg.backbones[-1]}"] = unpaired_difference(cells[cfg.backbones[-1]],
-                                                                                      cells[cfg.backbones[0]])
-        out[arm] = {"R@10": cells, "differences": steps}
+        out[arm] = {"R@10": cells, "differences": {label: unpaired_difference(cells[b], cells[a])
+                                                    for label, a, b in scaling_steps(cfg.backbones)}}
     return out
 
 
@@ -169,6 +172,7 @@ def run_scenes_job(cfg: ScenesJobConfig, out_dir: str | Path, overwrite: bool = 
     if cfg.comparison not in cfg.backbones:
         raise LincirError(f"comparison backbone {cfg.comparison} is not among {', '.join(cfg.backbones)}")
     t_job = time.perf_counter()
+    weights = clip_weights(cfg)  # at the start: the JSON names the weights the job loads
     runs = {name: dict(cfg.runs(name)) for name in cfg.backbones}
     everything = {f"{name}/{run}": c for name in cfg.backbones for run, c in runs[name].items()}
     prepare, evaluate = {}, {}
@@ -214,10 +218,13 @@ def run_scenes_job(cfg: ScenesJobConfig, out_dir: str | Path, overwrite: bool = 
     }
     contrast = shapes_contrast(cfg)
     t_rest = round(time.perf_counter() - t, 1)
+    if clip_weights(cfg) != weights:
+        raise LincirError(f"{out}: a CLIP's weights file changed while the job ran ({', '.join(cfg.backbones)}); "
+                          "run it again")
     results = {
         "config": dataclasses.asdict(cfg),
         "world": {"name": "scenes", "version": SCENES_VERSION},
-        "clip_weights": clip_weights(cfg),
+        "clip_weights": weights,
         "benchmark": {"gallery": len(bench.gallery), "queries": len(qs),
                       "ground_truths_per_query": sum(len(q.ground_truth) for q in qs) / len(qs)},
         "coverage": coverage,
@@ -294,13 +301,12 @@ def markdown(results: dict) -> str:
     sc = results["shapes_contrast"]
     lines.append(f"| {sc['backbone']} (shapes world) | | {sc['modality_gap']:.3f} | "
                  f"{sc['variance_outside_text_span']['fraction']:.3f} |")
-    lines += ["", "| scaling arm | " + " | ".join(
-        next(iter(results["scaling_R@10"].values()))["differences"]) + " |",
-              "|---|" + "---|" * len(next(iter(results["scaling_R@10"].values()))["differences"])]
+    steps = [label for label, _, _ in scaling_steps(results["config"]["backbones"])]
+    lines += ["", "| scaling arm | " + " | ".join(steps) + " |", "|---|" + "---|" * len(steps)]
     for arm, s in results["scaling_R@10"].items():
         lines.append(f"| {arm} | " + " | ".join(
             f"{d['mean']:+.1f}" + (f" ± {d['ci95']:.1f}" if d["ci95"] is not None else "")
-            for d in s["differences"].values()) + " |")
+            for d in (s["differences"][st] for st in steps)) + " |")
     return "\n".join(lines)
 
 

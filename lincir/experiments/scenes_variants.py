@@ -53,7 +53,8 @@ VARIANTS: list[dict] = [
      "full_caption_R@10": [20.7, 22.2, 19.5, 21.6, 22.5],
      "headroom_R@10": [9.2, 9.8, 9.0, 10.9, 9.6], "paper_noise_minus_none_R@10": [-1.2, -1.1, -1.2, -1.9, -2.0],
      "note": "M: image retrieval 20.3, Pic2Word-style 24.0, modality gap 0.450, image variance off the text span "
-             "0.145; S: headroom +4.7, noise -2.5; L: headroom +9.3, noise -2.4 (means of 5); 1,160 s fresh"},
+             "0.145; S: headroom +4.7, noise -2.5; L: headroom +9.3, noise -2.4 (means of 5); 1,160 s fresh; "
+             "replaced by F (500-step CLIPs), chosen on M's headroom with its noise result seen"},
     # The CLIP schedule tried after "D, one data set": the M CLIP trained three times as long (the shapes CLIP's
     # 3,000 steps), everything else as that job's M comparison (one data set, 5 seeds). Not shipped: the CLIP lived
     # in a scratch folder; the command below trains it again. (Variant F, the current one, went the other way.)

@@ -97,8 +97,8 @@ def _scenes_source() -> PairSource:
 
 PAIR_SOURCES: dict[str, Callable[[], PairSource]] = {"shapes": _shapes_source, "scenes": _scenes_source}
 
-# The scenes CLIPs (scenes-v2 world, variant D: docs/scenes-findings.md has every variant). Groups of 16 share 3
-# random factors of the 10, as the shapes CLIP's share 2 of 5, so that shape is contrasted as often as the
+# The scenes CLIPs (world scenes-v2, variant F's schedule; docs/scenes-findings.md has every variant). Groups of
+# 16 share 3 random factors of the 10, as the shapes CLIP's share 2 of 5, so that shape is contrasted as often as the
 # context (phase 1's groups that always shared the object starved shape); CLIP-training captions name each factor
 # twice as often as phi's corpus does (mention_scale 2), so the context is named in most and each detail in about
 # a quarter of them. One recipe for the three sizes: only the model config differs. 500 steps (variant F): the
