@@ -24,7 +24,7 @@ from lincir.train.run_cache import SideBySide
 SHAPES_CONTRAST = "shapes-clip"
 
 
-def _clip_facts(backbone) -> dict:
+def _clip_facts(backbone, weights: str) -> dict:
     from lincir.models.backbones import BACKBONES, asset_paths
     from lincir.storage import read_json
 
@@ -32,7 +32,8 @@ def _clip_facts(backbone) -> dict:
     emb = backbone.model.token_embedding.weight.numel()
     facts = {"parameters": params, "non_embedding_parameters": params - emb}
     spec = BACKBONES.get(backbone.name)
-    if spec is not None and spec.asset and asset_paths(spec.asset)[1].is_file():
+    # The shipped file's JSON describes the shipped weights only (not a file given as weights, nor random ones).
+    if weights == "pretrained" and spec is not None and spec.asset and asset_paths(spec.asset)[1].is_file():
         meta = read_json(asset_paths(spec.asset)[1])
         facts["zero_shot"] = meta.get("eval", {}).get("attribute")
         facts["train_seconds"] = meta.get("train_seconds")
@@ -115,7 +116,7 @@ def backbone_results(cfg: ScenesJobConfig, name: str, bench, runs: dict, phis: d
 
     none = methods["lincir (none noise)"]["R@10"]
     result = {
-        "clip": _clip_facts(backbone),
+        "clip": _clip_facts(backbone, cfg.weights),
         "modality_gap": {"gap": wf.gap, "mean_image_norm": wf.mean_image_norm},
         "variance_outside_text_span": span_measure(backbone, wf.gallery,
                                                     train_captions(cfg.span_captions, cfg.bench_seed)),

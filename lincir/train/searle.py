@@ -80,8 +80,8 @@ def _where(backbone) -> str:
     features through the S scenes CLIP: 48 tokens differ between one and two threads). Stage 1 is training, so it
     is not moved to the feature cache's fixed count: it runs at its caller's (a job's one-thread workers), and an
     entry of another count is another entry, never read in its place."""
-    device = torch.device(getattr(backbone, "device", "cpu"))
-    return f"cpu-threads{torch.get_num_threads()}" if device.type == "cpu" else device.type
+    kind = backbone.device.type
+    return f"cpu-threads{torch.get_num_threads()}" if kind == "cpu" else kind
 
 
 def _seconds_path(key: str):
